@@ -1,10 +1,23 @@
 package caddymodule
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/claimgate/claimgate/token"
 )
 
 func init() {
@@ -13,6 +26,17 @@ func init() {
 
 // Verify is the claimgate_verify handler: it verifies the bearer token and
 // forwards verified claims to the next handler as request headers.
+//
+// Every header named in Headers is first deleted from the request, in every
+// case and `_`/`-` spelling, and dropped from the Connection header, so a
+// client can never forge it. Verified claims are also offered as the
+// placeholders `{http.auth.user.id}` (the sub claim) and
+// `{http.auth.user.<claim>}`.
+//
+// Local tokens (no Issuer/JWKSURL) must have typ at+jwt (RFC 9068). Tokens of
+// another issuer may have any typ: Auth0 signs its access tokens with typ
+// "JWT" unless the tenant opted into the RFC 9068 profile; requiring our
+// audience keeps its ID tokens (whose aud is a client ID) out.
 type Verify struct {
 	// Audience must be among the token's aud.
 	Audience string `json:"audience,omitempty"`
@@ -28,6 +52,13 @@ type Verify struct {
 	Optional bool `json:"optional,omitempty"`
 	// CacheSize bounds the verified-token cache; nil means 10000, 0 disables.
 	CacheSize *int `json:"cache_size,omitempty"`
+
+	verifier *token.Verifier
+	headers  []forwardedHeader
+	// Precomputed WWW-Authenticate values (RFC 6750 §3).
+	challengeMissing, challengeInvalid, challengeScope string
+	cancel                                             context.CancelFunc
+	logger                                             *zap.Logger
 }
 
 // HeaderClaim is one `header NAME CLAIM` line.
@@ -46,6 +77,17 @@ type Requirement struct {
 	Value string `json:"value"`
 }
 
+const (
+	// defaultVerifyCacheSize is the verified-token cache size when unset.
+	defaultVerifyCacheSize = 10000
+	// verifyLeeway absorbs clock skew between issuer and verifier for exp/nbf.
+	verifyLeeway = 30 * time.Second
+	// jwksTimeout bounds one fetch of another issuer's key set.
+	jwksTimeout = 10 * time.Second
+	// typeAccessToken is the RFC 9068 typ of access tokens.
+	typeAccessToken = "at+jwt"
+)
+
 // CaddyModule returns the Caddy module information.
 func (Verify) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
@@ -54,12 +96,295 @@ func (Verify) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
+// Provision checks the configuration, prepares the header names and builds
+// the token verifier once: with the claimgate app's own keys, or with
+// Issuer's key set fetched from JWKSURL.
+func (v *Verify) Provision(ctx caddy.Context) error {
+	v.logger = ctx.Logger()
+	// Check before anything starts (a JWKS fetch), since Caddy calls
+	// Validate only after Provision.
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	if v.Issuer == "" {
+		// Only now look for the app: a config that verifies only another
+		// issuer's tokens must not need (or instantiate) a claimgate app.
+		appIface, err := ctx.AppIfConfigured("claimgate")
+		if errors.Is(err, caddy.ErrNotConfigured) {
+			return fmt.Errorf("claimgate_verify: without issuer and jwks_url it verifies the claimgate app's tokens, and the claimgate global option is not configured")
+		}
+		if err != nil {
+			return fmt.Errorf("getting claimgate app: %w", err)
+		}
+		app := appIface.(*App)
+		return v.provision(app.IssuerURL(), app.KeySource(), typeAccessToken)
+	}
+
+	for _, u := range []string{v.Issuer, v.JWKSURL} {
+		if insecureURL(u) {
+			v.logger.Warn("plain-HTTP URL on a non-loopback host: keys and tokens can be tampered with in transit",
+				zap.String("url", u))
+		}
+	}
+	// The key set's goroutines stop with the config (ctx is cancelled on
+	// unload) or in Cleanup, also after a failed Provision.
+	jwksCtx, cancel := context.WithCancel(ctx)
+	v.cancel = cancel
+	client := &http.Client{Timeout: jwksTimeout}
+	keys := token.NewRemoteJWKS(jwksCtx, v.JWKSURL, client, v.logger.Named("jwks"))
+	return v.provision(v.Issuer, keys, "")
+}
+
+// provision prepares everything ServeHTTP reads, given where the tokens come
+// from. Tests call it directly with a token.Manager's keys.
+func (v *Verify) provision(issuer string, keys token.KeySource, requireType string) error {
+	if v.logger == nil {
+		v.logger = zap.NewNop()
+	}
+	cacheSize := defaultVerifyCacheSize
+	if v.CacheSize != nil {
+		cacheSize = *v.CacheSize
+	}
+	verifier, err := token.NewVerifier(token.VerifierConfig{
+		Issuer:      issuer,
+		Audience:    v.Audience,
+		RequireType: requireType,
+		Leeway:      verifyLeeway,
+		Keys:        keys,
+		CacheSize:   cacheSize,
+	})
+	if err != nil {
+		return fmt.Errorf("building token verifier: %w", err)
+	}
+	v.verifier = verifier
+
+	v.headers = make([]forwardedHeader, len(v.Headers))
+	for i, hc := range v.Headers {
+		v.headers[i] = forwardedHeader{
+			key:        http.CanonicalHeaderKey(hc.Name),
+			normalized: normalizeHeaderName(hc.Name),
+			claim:      hc.Claim,
+		}
+	}
+
+	realm := `Bearer realm="` + quoteEscape(v.Audience) + `"`
+	v.challengeMissing = realm
+	v.challengeInvalid = realm + `, error="invalid_token"`
+	v.challengeScope = realm + `, error="insufficient_scope"`
+	return nil
+}
+
+// Validate checks the configuration; it changes nothing.
+func (v *Verify) Validate() error {
+	if v.Audience == "" {
+		return fmt.Errorf("claimgate_verify: audience is required")
+	}
+	seen := make(map[string]string, len(v.Headers))
+	for _, hc := range v.Headers {
+		if err := validHeaderName(hc.Name); err != nil {
+			return fmt.Errorf("claimgate_verify: %w", err)
+		}
+		if hc.Claim == "" {
+			return fmt.Errorf("claimgate_verify: header %s: claim name is empty", hc.Name)
+		}
+		norm := normalizeHeaderName(hc.Name)
+		if prev, ok := seen[norm]; ok {
+			return fmt.Errorf("claimgate_verify: header %s is configured twice (as %s too)", hc.Name, prev)
+		}
+		seen[norm] = hc.Name
+	}
+	for _, req := range v.Require {
+		if req.Claim == "" || req.Value == "" {
+			return fmt.Errorf("claimgate_verify: require needs a claim name and a value (got %q %q)", req.Claim, req.Value)
+		}
+	}
+	if (v.Issuer == "") != (v.JWKSURL == "") {
+		return fmt.Errorf("claimgate_verify: issuer and jwks_url go together: set both to verify another issuer's tokens, or neither for claimgate's own")
+	}
+	if v.Issuer != "" {
+		if err := checkAbsoluteURL(v.Issuer); err != nil {
+			return fmt.Errorf("claimgate_verify: issuer: %w", err)
+		}
+		if err := checkAbsoluteURL(v.JWKSURL); err != nil {
+			return fmt.Errorf("claimgate_verify: jwks_url: %w", err)
+		}
+	}
+	if v.CacheSize != nil && *v.CacheSize < 0 {
+		return fmt.Errorf("claimgate_verify: cache_size must be 0 (off) or more, got %d", *v.CacheSize)
+	}
+	return nil
+}
+
+// Cleanup stops the remote key set's goroutines.
+func (v *Verify) Cleanup() error {
+	if v.cancel != nil {
+		v.cancel()
+	}
+	return nil
+}
+
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	return caddyhttp.Error(http.StatusUnauthorized, nil)
+	// First, on every path: no client-sent copy of a forwarded header
+	// survives, whatever happens next.
+	v.stripForwarded(r.Header)
+
+	raw, present, err := bearerToken(r.Header)
+	if err != nil {
+		return v.reject(w, v.challengeInvalid, http.StatusUnauthorized, err)
+	}
+	if !present {
+		if v.Optional {
+			return next.ServeHTTP(w, r)
+		}
+		return v.reject(w, v.challengeMissing, http.StatusUnauthorized, errors.New("no bearer token"))
+	}
+
+	claims, err := v.verifier.Verify(r.Context(), raw)
+	if err != nil {
+		if c := v.logger.Check(zapcore.DebugLevel, "rejected bearer token"); c != nil {
+			c.Write(zap.String("token_sha256", tokenFingerprint(raw)), zap.Error(err))
+		}
+		return v.reject(w, v.challengeInvalid, http.StatusUnauthorized, err)
+	}
+
+	for _, req := range v.Require {
+		if !claimContains(req.Claim, claims[req.Claim], req.Value) {
+			return v.reject(w, v.challengeScope, http.StatusForbidden,
+				fmt.Errorf("claim %s does not hold %q", req.Claim, req.Value))
+		}
+	}
+
+	v.setHeaders(r.Header, claims)
+	setClaimPlaceholders(r, claims)
+	return next.ServeHTTP(w, r)
+}
+
+// reject sets the RFC 6750 challenge and returns the error through
+// caddyhttp.Error, so handle_errors can render it.
+func (v *Verify) reject(w http.ResponseWriter, challenge string, status int, err error) error {
+	w.Header().Set("WWW-Authenticate", challenge)
+	return caddyhttp.Error(status, err)
+}
+
+// setHeaders sets each configured header whose claim is present; a value
+// that holds a control character is not sent (it could split headers in
+// naive proxies) and is logged by claim name only.
+func (v *Verify) setHeaders(h http.Header, claims map[string]any) {
+	if len(v.headers) == 0 {
+		return
+	}
+	// One backing array for every header's value slice.
+	values := make([]string, len(v.headers))
+	for i := range v.headers {
+		fh := &v.headers[i]
+		s, ok := claimString(claims[fh.claim])
+		if !ok {
+			continue
+		}
+		if hasControlChar(s) {
+			v.logger.Warn("claim value holds a control character; header not sent",
+				zap.String("claim", fh.claim), zap.String("header", fh.key))
+			continue
+		}
+		values[i] = s
+		h[fh.key] = values[i : i+1 : i+1]
+	}
+}
+
+// setClaimPlaceholders offers {http.auth.user.id} (sub) and
+// {http.auth.user.<claim>} for every claim, as Caddy's own authentication
+// handler does; the access log reads http.auth.user.id for user_id. The
+// values are converted lazily, only when a placeholder is used.
+func setClaimPlaceholders(r *http.Request, claims map[string]any) {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return
+	}
+	repl.Map(func(key string) (any, bool) {
+		name, ok := strings.CutPrefix(key, "http.auth.user.")
+		if !ok {
+			return nil, false
+		}
+		if name == "id" {
+			name = "sub"
+		}
+		return claimString(claims[name])
+	})
+}
+
+// bearerToken extracts the token of an `Authorization: Bearer` header (the
+// scheme is case-insensitive, RFC 9110 §11.1). present is false when there is
+// no Authorization header, it is empty, or it uses another scheme; more than
+// one Authorization header, or a Bearer scheme without a token, is an error.
+func bearerToken(h http.Header) (raw string, present bool, err error) {
+	values := h["Authorization"]
+	switch {
+	case len(values) == 0:
+		return "", false, nil
+	case len(values) > 1:
+		return "", false, errors.New("more than one Authorization header")
+	}
+	value := textTrim(values[0])
+	if value == "" {
+		return "", false, nil
+	}
+	scheme, rest, _ := strings.Cut(value, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", false, nil
+	}
+	raw = strings.TrimLeft(rest, " ")
+	if raw == "" {
+		return "", false, errors.New("bearer scheme without a token")
+	}
+	return raw, true, nil
+}
+
+// tokenFingerprint identifies a token in logs without revealing it: the first
+// 12 hex digits of its SHA-256.
+func tokenFingerprint(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	return hex.EncodeToString(sum[:6])
+}
+
+// quoteEscape escapes s for an RFC 9110 quoted-string.
+func quoteEscape(s string) string {
+	if !strings.ContainsAny(s, `"\`) {
+		return s
+	}
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)
+}
+
+// checkAbsoluteURL accepts an http or https URL with a host.
+func checkAbsoluteURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("parsing %q: %w", s, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	return nil
+}
+
+// insecureURL reports a plain-HTTP URL whose host is not loopback.
+func insecureURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
 }
 
 // Interface guards
 var (
+	_ caddy.Provisioner           = (*Verify)(nil)
+	_ caddy.Validator             = (*Verify)(nil)
+	_ caddy.CleanerUpper          = (*Verify)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Verify)(nil)
 )
