@@ -1,23 +1,238 @@
 // Package embedded runs an in-process MySQL-compatible server (go-mysql-server)
 // on a loopback port, seeded with claimgate's demo schema and users. It is for
 // trying claimgate out and for tests; never for production data.
+//
+// The server keeps everything in memory: a Release that stops it forgets
+// every database, and the next Start seeds a fresh one.
+//
+// Logging: go-mysql-server and its vitess listener log through the logrus
+// standard logger (there is no per-server logger to configure). Start raises
+// that global logger's level to error so that connections and routine query
+// errors (which the client receives anyway) do not flood Caddy's log. Nothing
+// else in a Caddy binary logs through logrus.
 package embedded
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	sqle "github.com/dolthub/go-mysql-server"
+	"github.com/dolthub/go-mysql-server/memory"
+	"github.com/dolthub/go-mysql-server/server"
+	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/go-sql-driver/mysql"
+	"github.com/sirupsen/logrus"
+)
 
 // DatabaseName is the demo database's name.
 const DatabaseName = "claimgate_demo"
 
+// User is the only account the embedded server accepts; it has no password.
+const User = "root"
+
+var (
+	mu      sync.Mutex
+	uses    int
+	running *instance
+)
+
+// instance is one running server.
+type instance struct {
+	srv    *server.Server
+	engine *sqle.Engine
+	ln     *trackingListener
+	dsn    string
+	done   chan struct{} // closed when the accept loop has returned
+}
+
 // Start starts (once per process; later calls share it, counted) the embedded
 // server and returns a go-sql-driver DSN for the seeded demo database.
 // Release must be called once per Start.
-func Start() (dsn string, err error) { return "", errors.New("embedded.Start: pending") }
+func Start() (dsn string, err error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if running == nil {
+		inst, err := start()
+		if err != nil {
+			return "", fmt.Errorf("starting embedded MySQL server: %w", err)
+		}
+		running = inst
+	}
+	uses++
+	return running.dsn, nil
+}
 
 // Release drops one use of the server; the last one stops it.
-func Release() error { return nil }
+func Release() error {
+	mu.Lock()
+	defer mu.Unlock()
+	if uses == 0 {
+		return errors.New("embedded.Release called without a matching Start")
+	}
+	uses--
+	if uses > 0 {
+		return nil
+	}
+	inst := running
+	running = nil
+	return inst.stop()
+}
 
-// DemoStatements returns the SQL statements (one per element, no trailing
-// semicolon) that create and fill the demo tables in the current database.
-// They run on MariaDB/MySQL as well as on the embedded server, so tests can
-// seed either.
-func DemoStatements() []string { return nil }
+func start() (*instance, error) {
+	quietLogrus()
+
+	db := memory.NewDatabase(DatabaseName)
+	// Without this the memory tables have no primary-key index: lookups by
+	// id would scan and UNIQUE/PRIMARY KEY violations would go unnoticed.
+	db.BaseDatabase.EnablePrimaryKeyIndexes()
+	pro := memory.NewDBProvider(db)
+	// Same for databases created later (CREATE DATABASE, as storetest does).
+	pro.WithOption(memory.NativeIndexProvider(true))
+	engine := sqle.NewDefault(pro)
+	// Seed before any account exists: once one does, privileges are
+	// checked, and this internal session has no user.
+	if err := seed(engine, pro); err != nil {
+		engine.Close()
+		return nil, fmt.Errorf("seeding %s: %w", DatabaseName, err)
+	}
+	// Only root@localhost without a password may connect (with no account
+	// at all, any user name and password would be accepted).
+	engine.Analyzer.Catalog.MySQLDb.AddRootAccount()
+
+	// Listen ourselves on an OS-chosen loopback port: no race between picking
+	// a free port and binding it, and never a non-loopback interface.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		engine.Close()
+		return nil, err
+	}
+	ln := &trackingListener{Listener: l, conns: make(map[net.Conn]struct{})}
+	srv, err := server.NewServer(server.Config{Protocol: "tcp", Listener: ln}, engine,
+		sql.NewContext, memory.NewSessionBuilder(pro), nil)
+	if err != nil {
+		ln.Close()
+		engine.Close()
+		return nil, err
+	}
+	inst := &instance{srv: srv, engine: engine, ln: ln, done: make(chan struct{})}
+	go func() {
+		defer close(inst.done)
+		_ = srv.Start() // returns when the listener is closed
+	}()
+
+	cfg := mysql.NewConfig()
+	cfg.User = User
+	cfg.Net = "tcp"
+	cfg.Addr = l.Addr().String()
+	cfg.DBName = DatabaseName
+	inst.dsn = cfg.FormatDSN()
+	return inst, nil
+}
+
+// seed creates and fills the demo tables straight through the engine (no
+// network round trips), so Start stays fast.
+func seed(engine *sqle.Engine, pro *memory.DbProvider) error {
+	ctx := newContext(pro)
+	for _, stmt := range DemoStatements() {
+		if err := exec(ctx, engine, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func newContext(pro *memory.DbProvider) *sql.Context {
+	session := memory.NewSession(sql.NewBaseSession(), pro)
+	ctx := sql.NewContext(context.Background(), sql.WithSession(session))
+	ctx.SetCurrentDatabase(DatabaseName)
+	return ctx
+}
+
+func exec(ctx *sql.Context, engine *sqle.Engine, stmt string) error {
+	_, iter, _, err := engine.Query(ctx, stmt)
+	if err != nil {
+		return fmt.Errorf("%.60s: %w", stmt, err)
+	}
+	// Rows must be drained for the statement to take effect.
+	if _, err := sql.RowIterToRows(ctx, iter); err != nil {
+		return fmt.Errorf("%.60s: %w", stmt, err)
+	}
+	return nil
+}
+
+func (inst *instance) stop() error {
+	// Server.Close only stops accepting; also drop open client connections
+	// so that nothing keeps talking to a stopped engine.
+	err := inst.srv.Close()
+	inst.ln.closeConns()
+	<-inst.done
+	// Engine.Close reports the cancellation of its own background context.
+	if cerr := inst.engine.Close(); !errors.Is(cerr, context.Canceled) {
+		err = errors.Join(err, cerr)
+	}
+	return err
+}
+
+var quietOnce sync.Once
+
+// quietLogrus silences go-mysql-server's info/warn chatter (new connection,
+// connection closed, "error running query" for errors the client already
+// gets). Errors still reach stderr.
+func quietLogrus() {
+	quietOnce.Do(func() {
+		if logrus.GetLevel() > logrus.ErrorLevel {
+			logrus.SetLevel(logrus.ErrorLevel)
+		}
+	})
+}
+
+// trackingListener remembers accepted connections so stop can close them.
+type trackingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conns == nil { // already stopped
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	tc := &trackedConn{Conn: c, l: l}
+	l.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+func (l *trackingListener) closeConns() {
+	l.mu.Lock()
+	conns := l.conns
+	l.conns = nil
+	l.mu.Unlock()
+	for c := range conns {
+		c.(*trackedConn).Conn.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	l    *trackingListener
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
