@@ -1,0 +1,163 @@
+package caddyfile
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/claimgate/claimgate/caddymodule"
+	"github.com/claimgate/claimgate/store"
+)
+
+// The bcrypt cost bounds (golang.org/x/crypto/bcrypt MinCost and MaxCost).
+const minBcryptCost, maxBcryptCost = 4, 31
+
+// queryFields are the database subdirectives that hold SQL, in the order
+// their errors are reported.
+var queryFields = []string{"user_query", "roles_query", "permissions_query", "organization_query", "rehash_query"}
+
+// parseDatabase parses the database block:
+//
+//	database {
+//	    dsn <dsn>|embedded
+//	    user_query <sql>
+//	    roles_query <sql>
+//	    permissions_query <sql>
+//	    organization_query <sql>
+//	    timeout <duration>
+//	    name <realm>
+//	    rehash_query <sql>
+//	    manage_schema on|off
+//	    dummy_hash_cost <n>
+//	}
+func parseDatabase(d *caddyfile.Dispenser) (*caddymodule.DatabaseConfig, error) {
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	blockLine := d.Line()
+	db := new(caddymodule.DatabaseConfig)
+	lines := make(map[string]int) // subdirective → line, for late errors
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if _, dup := lines[name]; dup {
+			return nil, d.Errf("database option '%s' is given twice", name)
+		}
+		lines[name] = d.Line()
+		if err := databaseOption(d, db); err != nil {
+			return nil, err
+		}
+	}
+
+	if db.DSN == "" {
+		return nil, errAt(d, blockLine, errors.New("database: missing dsn (a go-sql-driver DSN, or embedded)"))
+	}
+	if db.UserQuery == "" {
+		return nil, errAt(d, blockLine, errors.New("database: missing user_query"))
+	}
+	if err := validateQueries(db); err != nil {
+		return nil, errAt(d, queryLine(err, lines, blockLine), fmt.Errorf("database: %w", err))
+	}
+	return db, nil
+}
+
+// databaseOption parses one subdirective of the database block.
+func databaseOption(d *caddyfile.Dispenser, db *caddymodule.DatabaseConfig) error {
+	var err error
+	switch d.Val() {
+	case "dsn":
+		db.DSN, err = parseDSN(d)
+	case "user_query":
+		db.UserQuery, err = singleArg(d)
+	case "roles_query":
+		db.RolesQuery, err = singleArg(d)
+	case "permissions_query":
+		db.PermissionsQuery, err = singleArg(d)
+	case "organization_query":
+		db.OrganizationQuery, err = singleArg(d)
+	case "rehash_query":
+		db.RehashQuery, err = singleArg(d)
+	case "timeout":
+		db.Timeout, err = parsePositiveDuration(d)
+	case "name":
+		db.Name, err = singleArg(d)
+	case "manage_schema":
+		var on bool
+		on, err = parseOnOff(d)
+		db.ManageSchema = &on
+	case "dummy_hash_cost":
+		db.DummyHashCost, err = parseIntRange(d, minBcryptCost, maxBcryptCost)
+	default:
+		return d.Errf("unrecognized database option '%s'", d.Val())
+	}
+	return err
+}
+
+// parseDSN reads `dsn DSN`. A DSN that does not parse is reported here, with
+// its line, rather than on the first login. Placeholders ({env.X}) are
+// replaced when the app provisions, so those are checked then.
+func parseDSN(d *caddyfile.Dispenser) (string, error) {
+	dsn, err := singleArg(d)
+	if err != nil {
+		return "", err
+	}
+	if dsn == "embedded" || strings.Contains(dsn, "{") {
+		return dsn, nil
+	}
+	if err := store.ValidateDSN(dsn); err != nil {
+		// The error may quote the DSN, which can hold a password: keep the
+		// message generic.
+		return "", d.Err("dsn: not a valid go-sql-driver DSN (user:password@tcp(host:3306)/dbname?params)")
+	}
+	return dsn, nil
+}
+
+// validateQueries runs the store's static query checks. user_query alone
+// first, so its error is attributed to its own line whatever the wording of
+// the store's message.
+func validateQueries(db *caddymodule.DatabaseConfig) error {
+	if err := store.ValidateConfig(store.Config{UserQuery: db.UserQuery}); err != nil {
+		return &queryError{field: "user_query", err: err}
+	}
+	return store.ValidateConfig(store.Config{
+		UserQuery:         db.UserQuery,
+		RolesQuery:        db.RolesQuery,
+		PermissionsQuery:  db.PermissionsQuery,
+		OrganizationQuery: db.OrganizationQuery,
+		RehashQuery:       db.RehashQuery,
+		Timeout:           time.Duration(db.Timeout),
+	})
+}
+
+// queryError attributes a store error to one query.
+type queryError struct {
+	field string
+	err   error
+}
+
+func (e *queryError) Error() string {
+	if strings.Contains(e.err.Error(), e.field) {
+		return e.err.Error()
+	}
+	return e.field + ": " + e.err.Error()
+}
+func (e *queryError) Unwrap() error { return e.err }
+
+// queryLine finds the line of the query an error is about: the field it is
+// attributed to, or the first query the store's message names; the database
+// block's line otherwise.
+func queryLine(err error, lines map[string]int, blockLine int) int {
+	var qe *queryError
+	if errors.As(err, &qe) {
+		return lines[qe.field]
+	}
+	msg := err.Error()
+	for _, field := range queryFields {
+		if line, ok := lines[field]; ok && strings.Contains(msg, field) {
+			return line
+		}
+	}
+	return blockLine
+}

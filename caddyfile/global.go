@@ -1,0 +1,161 @@
+package caddyfile
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/claimgate/claimgate/caddymodule"
+)
+
+// parseGlobal parses the `claimgate` global option into the claimgate app.
+// Syntax (see SPEC §2):
+//
+//	claimgate {
+//	    issuer <url>
+//	    database { ... }
+//	    signing_key RS256|ES256|EdDSA [file <path>]
+//	    key_rotation <duration>
+//	    access_token_ttl <duration>
+//	    refresh_token_ttl <duration>
+//	    client <id> { ... }
+//	    protection { ... }
+//	    claim <name> <expr>
+//	    id_claim <name> <expr>
+//	    deny <expr> <message>
+//	    errors auth0
+//	}
+func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
+	d.Next() // consume option name
+	if existing != nil {
+		return nil, d.Err("the claimgate option is given twice; configure everything in one block")
+	}
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+
+	p := globalParser{app: new(caddymodule.App), seen: make(map[string]bool)}
+	optionLine := d.Line()
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := p.option(d); err != nil {
+			return nil, err
+		}
+	}
+	if p.app.Database == nil {
+		return nil, errAt(d, optionLine, errors.New("claimgate: missing database block (with at least a user_query)"))
+	}
+
+	var warnings []caddyconfig.Warning
+	return httpcaddyfile.App{
+		Name:  "claimgate",
+		Value: caddyconfig.JSON(p.app, &warnings),
+	}, nil
+}
+
+// globalParser accumulates the app while the block is read.
+type globalParser struct {
+	app *caddymodule.App
+	// seen holds the subdirectives that may appear only once.
+	seen map[string]bool
+	// rules is the set of "kind name" already declared, to catch duplicates.
+	rules map[string]bool
+	// clients holds the client IDs already declared.
+	clients map[string]bool
+}
+
+// option parses one subdirective of the claimgate block; the dispenser is on
+// its name.
+func (p *globalParser) option(d *caddyfile.Dispenser) error {
+	name := d.Val()
+	switch name {
+	case "client", "claim", "id_claim", "deny":
+		// repeatable
+	default:
+		if p.seen[name] {
+			return d.Errf("claimgate option '%s' is given twice", name)
+		}
+		p.seen[name] = true
+	}
+
+	var err error
+	switch name {
+	case "issuer":
+		p.app.Issuer, err = parseIssuer(d)
+	case "database":
+		p.app.Database, err = parseDatabase(d)
+	case "signing_key":
+		p.app.SigningKey, err = parseSigningKey(d)
+	case "key_rotation":
+		p.app.KeyRotation, err = parsePositiveDuration(d)
+	case "access_token_ttl":
+		p.app.AccessTokenTTL, err = parsePositiveDuration(d)
+	case "refresh_token_ttl":
+		p.app.RefreshTokenTTL, err = parsePositiveDuration(d)
+	case "client":
+		err = p.client(d)
+	case "protection":
+		p.app.Protection, err = parseProtection(d)
+	case "claim", "id_claim", "deny":
+		err = p.rule(d)
+	case "errors":
+		p.app.Errors, err = parseErrors(d)
+	default:
+		return d.Errf("unrecognized claimgate option '%s'", name)
+	}
+	return err
+}
+
+// parseIssuer reads `issuer URL`. The issuer becomes every token's iss, so a
+// typo here would only show up as rejected tokens later; check it now.
+func parseIssuer(d *caddyfile.Dispenser) (string, error) {
+	issuer, err := singleArg(d)
+	if err != nil {
+		return "", err
+	}
+	if strings.Contains(issuer, "{") {
+		return issuer, nil // a runtime placeholder; checked by the app
+	}
+	if err := checkHTTPURL(issuer); err != nil {
+		return "", d.Errf("issuer: %v", err)
+	}
+	return issuer, nil
+}
+
+// checkHTTPURL accepts an absolute http(s) URL with a host.
+func checkHTTPURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("'%s' is not an absolute http(s) URL", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("'%s' must not have a query or fragment", raw)
+	}
+	return nil
+}
+
+// parseErrors reads `errors auth0`.
+func parseErrors(d *caddyfile.Dispenser) (string, error) {
+	mode, err := singleArg(d)
+	if err != nil {
+		return "", err
+	}
+	if mode != "auth0" {
+		return "", d.Errf("unknown errors mode '%s' (the only one is auth0)", mode)
+	}
+	return mode, nil
+}
+
+// errAt reports err at a line read earlier, in the dispenser's format
+// ("..., at Caddyfile:7"), for checks that can only run once a block is
+// complete.
+func errAt(d *caddyfile.Dispenser, line int, err error) error {
+	return fmt.Errorf("%w, at %s:%d", err, d.File(), line)
+}

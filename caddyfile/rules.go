@@ -1,0 +1,38 @@
+package caddyfile
+
+import (
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/claimgate/claimgate/enrich"
+)
+
+// rule parses `claim NAME EXPR`, `id_claim NAME EXPR` or `deny EXPR MESSAGE`
+// and compiles it alone, so that a syntax error, an unknown variable or a
+// reserved name is reported with its line.
+func (p *globalParser) rule(d *caddyfile.Dispenser) error {
+	kind := d.Val()
+	args, err := exactArgs(d, 2)
+	if err != nil {
+		return err
+	}
+	r := enrich.Rule{Kind: kind}
+	switch kind {
+	case enrich.KindDeny:
+		r.Expr, r.Message = args[0], args[1]
+	default:
+		r.Name, r.Expr = args[0], args[1]
+		key := kind + " " + r.Name
+		if p.rules == nil {
+			p.rules = make(map[string]bool)
+		}
+		if p.rules[key] {
+			return d.Errf("%s '%s' is declared twice", kind, r.Name)
+		}
+		p.rules[key] = true
+	}
+	if err := enrich.CheckRule(r); err != nil {
+		return d.Errf("%s: %v", kind, err)
+	}
+	p.app.Rules = append(p.app.Rules, r)
+	return nil
+}
