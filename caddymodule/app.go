@@ -4,15 +4,50 @@
 package caddymodule
 
 import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
 
 	"github.com/claimgate/claimgate/enrich"
+	"github.com/claimgate/claimgate/password"
+	"github.com/claimgate/claimgate/store"
+	"github.com/claimgate/claimgate/store/embedded"
 	"github.com/claimgate/claimgate/token"
 )
 
 func init() {
 	caddy.RegisterModule(App{})
 }
+
+// Defaults of the app's settings.
+const (
+	defaultAccessTokenTTL   = time.Hour
+	defaultRefreshTokenTTL  = 720 * time.Hour
+	defaultDatabaseTimeout  = 3 * time.Second
+	defaultDatabaseName     = "Username-Password-Authentication"
+	defaultDummyHashCost    = 10
+	defaultMaxFailures      = 10
+	defaultBlockFor         = time.Hour
+	defaultIPFailuresPerDay = 100
+	defaultHashQueueTimeout = 2 * time.Second
+
+	// embeddedDSN is the `dsn` value that starts the embedded demo database.
+	embeddedDSN = "embedded"
+)
+
+// Grant names a client may list in `grant`.
+const (
+	clientGrantPassword = "password"
+	clientGrantRefresh  = "refresh_token"
+)
 
 // App is the `claimgate` Caddy app, configured by the global option of the
 // same name and shared by every site.
@@ -38,7 +73,22 @@ type App struct {
 	// Errors selects the bad-credentials status: "" (RFC 6749, 400) or "auth0" (403).
 	Errors string `json:"errors,omitempty"`
 
-	keys *token.Manager
+	logger  *zap.Logger
+	ctx     caddy.Context
+	keys    *token.Manager
+	store   *store.Store
+	program *enrich.Program
+	guard   *password.Guard
+	clients map[string]*client
+
+	// dsn is the resolved DSN whose pool this instance holds (empty when
+	// none is held); usesEmbedded records an embedded.Start to release.
+	dsn          string
+	usesEmbedded bool
+
+	// background counts goroutines a login started (password rehashing);
+	// Cleanup waits for them, which their timeouts keep short.
+	background *sync.WaitGroup
 }
 
 // DatabaseConfig configures the user store.
@@ -115,11 +165,336 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
+// Provision sets defaults, resolves placeholders and prepares the user
+// store, keys, rules and hashing guard. It never needs the database to be
+// up: claimgate starts with MySQL down and answers logins with 503 until it
+// is back.
+func (a *App) Provision(ctx caddy.Context) error {
+	return a.provision(ctx, ctx.Storage(), ctx.Logger())
+}
+
+// provision is Provision with the storage and logger passed in, so that
+// tests can provision an App without a running Caddy config.
+func (a *App) provision(ctx caddy.Context, storage certmagic.Storage, logger *zap.Logger) error {
+	a.logger = logger
+	a.ctx = ctx
+	a.background = new(sync.WaitGroup)
+	a.setDefaults()
+
+	// Check the shape first so that a broken config acquires nothing.
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	a.warnInsecureIssuer()
+
+	clients, err := resolveClients(a.Clients, caddy.NewReplacer())
+	if err != nil {
+		return err
+	}
+	a.clients = clients
+
+	if a.program, err = enrich.Compile(a.Rules, a.logger); err != nil {
+		return fmt.Errorf("compiling claim rules: %w", err)
+	}
+	a.guard = password.NewGuard(a.Protection.MaxConcurrentHashes, time.Duration(a.Protection.HashQueueTimeout))
+
+	if err := a.openStore(); err != nil {
+		return err
+	}
+
+	a.keys = token.NewManager(storage, token.ManagerConfig{
+		Algorithm:        a.SigningKey.Algorithm,
+		File:             a.SigningKey.File,
+		Rotation:         time.Duration(a.KeyRotation),
+		MaxTokenLifetime: time.Duration(a.AccessTokenTTL),
+	}, a.logger.Named("keys"))
+	if err := a.keys.Load(ctx); err != nil {
+		return fmt.Errorf("loading signing keys: %w", err)
+	}
+	// Run stops when the config is unloaded (ctx is cancelled then).
+	go a.keys.Run(ctx)
+	return nil
+}
+
+// setDefaults fills in every unset setting.
+func (a *App) setDefaults() {
+	if a.AccessTokenTTL <= 0 {
+		a.AccessTokenTTL = caddy.Duration(defaultAccessTokenTTL)
+	}
+	if a.RefreshTokenTTL <= 0 {
+		a.RefreshTokenTTL = caddy.Duration(defaultRefreshTokenTTL)
+	}
+	if a.SigningKey == nil {
+		a.SigningKey = new(SigningKeyConfig)
+	}
+	if a.SigningKey.Algorithm == "" {
+		a.SigningKey.Algorithm = token.RS256
+	}
+	if a.Protection == nil {
+		a.Protection = new(ProtectionConfig)
+	}
+	p := a.Protection
+	if p.MaxFailures <= 0 {
+		p.MaxFailures = defaultMaxFailures
+	}
+	if p.BlockFor <= 0 {
+		p.BlockFor = caddy.Duration(defaultBlockFor)
+	}
+	if p.IPFailuresPerDay <= 0 {
+		p.IPFailuresPerDay = defaultIPFailuresPerDay
+	}
+	if p.HashQueueTimeout <= 0 {
+		p.HashQueueTimeout = caddy.Duration(defaultHashQueueTimeout)
+	}
+	d := a.Database
+	if d == nil {
+		return // Validate reports it
+	}
+	if d.Timeout <= 0 {
+		d.Timeout = caddy.Duration(defaultDatabaseTimeout)
+	}
+	if d.Name == "" {
+		d.Name = defaultDatabaseName
+	}
+	if d.ManageSchema == nil {
+		on := true
+		d.ManageSchema = &on
+	}
+	if d.DummyHashCost <= 0 {
+		d.DummyHashCost = defaultDummyHashCost
+	}
+}
+
+// openStore acquires the database pool (or the embedded server) and the
+// Store on it. Neither contacts the server: a database that is down shows
+// up as 503s at login time, not as a failed config.
+func (a *App) openStore() error {
+	dsn, err := caddy.NewReplacer().ReplaceOrErr(a.Database.DSN, false, true)
+	if err != nil {
+		return fmt.Errorf("database dsn: %w", err)
+	}
+	if dsn == "" {
+		// {env.X} with X unset: refuse rather than dial a default server.
+		return errors.New("database dsn is empty after replacing placeholders (is the environment variable set?)")
+	}
+	if dsn == embeddedDSN {
+		if dsn, err = embedded.Start(); err != nil {
+			return fmt.Errorf("starting the embedded demo database: %w", err)
+		}
+		a.usesEmbedded = true
+		a.logger.Warn("using the EMBEDDED DEMO DATABASE: demo users with published passwords, "+
+			"in memory, on a loopback port; for trying claimgate out only, never for real users",
+			zap.String("database", embedded.DatabaseName))
+	} else if err := store.ValidateDSN(dsn); err != nil {
+		// Only the error's text: it never holds the DSN's password.
+		return fmt.Errorf("database dsn: %w", err)
+	}
+
+	db, err := store.OpenDB(dsn)
+	if err != nil {
+		return fmt.Errorf("opening the user database: %w", err)
+	}
+	a.dsn = dsn
+
+	a.store, err = store.New(db, a.storeConfig(), a.logger.Named("store"))
+	if err != nil {
+		return fmt.Errorf("preparing the user store: %w", err)
+	}
+	// manage_schema: the claimgate_ state tables (refresh tokens, failure
+	// counters) are created by the state store of issue 5 once it is wired
+	// in; see bruteforce.go and refresh.go.
+	return nil
+}
+
+// storeConfig is the store package's view of the database block.
+func (a *App) storeConfig() store.Config {
+	d := a.Database
+	return store.Config{
+		UserQuery:         d.UserQuery,
+		RolesQuery:        d.RolesQuery,
+		PermissionsQuery:  d.PermissionsQuery,
+		OrganizationQuery: d.OrganizationQuery,
+		RehashQuery:       d.RehashQuery,
+		Timeout:           time.Duration(d.Timeout),
+	}
+}
+
+// warnInsecureIssuer logs a warning for an http:// issuer that is not on a
+// loopback host: its tokens and discovery travel in clear text.
+func (a *App) warnInsecureIssuer() {
+	u, err := url.Parse(a.Issuer)
+	if err != nil || u.Scheme != "http" || isLoopbackHost(u.Hostname()) {
+		return
+	}
+	a.logger.Warn("issuer uses http:// on a non-loopback host; tokens and keys are exposed in transit",
+		zap.String("issuer", a.Issuer))
+}
+
+// isLoopbackHost reports whether host is localhost or a loopback IP.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Validate checks the configuration. It is fast and has no side effects.
+func (a *App) Validate() error {
+	if err := validateIssuer(a.Issuer); err != nil {
+		return err
+	}
+	if err := a.validateDatabase(); err != nil {
+		return err
+	}
+	if a.SigningKey != nil {
+		switch a.SigningKey.Algorithm {
+		case "", token.RS256, token.ES256, token.EdDSA:
+		default:
+			return fmt.Errorf("signing_key: unknown algorithm %q (want RS256, ES256 or EdDSA)", a.SigningKey.Algorithm)
+		}
+	}
+	if a.AccessTokenTTL < 0 || a.RefreshTokenTTL < 0 || a.KeyRotation < 0 {
+		return errors.New("access_token_ttl, refresh_token_ttl and key_rotation must not be negative")
+	}
+	switch a.Errors {
+	case "", "auth0":
+	default:
+		return fmt.Errorf(`errors: unknown value %q (want "auth0" or nothing)`, a.Errors)
+	}
+	if err := validateClients(a.Clients); err != nil {
+		return err
+	}
+	return validateProtection(a.Protection)
+}
+
+// validateIssuer requires an absolute http(s) URL.
+func validateIssuer(issuer string) error {
+	if issuer == "" {
+		return errors.New("issuer is required")
+	}
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return fmt.Errorf("issuer: %w", err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("issuer %q must be an absolute https:// (or http://) URL", issuer)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("issuer %q must not have a query or fragment", issuer)
+	}
+	return nil
+}
+
+func (a *App) validateDatabase() error {
+	d := a.Database
+	if d == nil {
+		return errors.New("database block is required")
+	}
+	if d.DSN == "" {
+		return errors.New("database: dsn is required")
+	}
+	if d.UserQuery == "" {
+		return errors.New("database: user_query is required")
+	}
+	if err := store.ValidateConfig(a.storeConfig()); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	// A DSN with placeholders is only known after replacement (Provision).
+	if d.DSN != embeddedDSN && !strings.Contains(d.DSN, "{") {
+		if err := store.ValidateDSN(d.DSN); err != nil {
+			return fmt.Errorf("database dsn: %w", err)
+		}
+	}
+	if d.Timeout < 0 {
+		return errors.New("database: timeout must not be negative")
+	}
+	if d.DummyHashCost != 0 && (d.DummyHashCost < 4 || d.DummyHashCost > 31) {
+		return fmt.Errorf("database: dummy_hash_cost %d is outside bcrypt's 4..31", d.DummyHashCost)
+	}
+	return nil
+}
+
+func validateClients(clients []*ClientConfig) error {
+	seen := make(map[string]bool, len(clients))
+	for i, c := range clients {
+		if c == nil || c.ID == "" {
+			return fmt.Errorf("client #%d: an id is required", i+1)
+		}
+		if seen[c.ID] {
+			return fmt.Errorf("client %q is defined twice", c.ID)
+		}
+		seen[c.ID] = true
+		if len(c.Audiences) == 0 {
+			return fmt.Errorf("client %q: at least one audience is required", c.ID)
+		}
+		for _, aud := range c.Audiences {
+			if aud == "" {
+				return fmt.Errorf("client %q: empty audience", c.ID)
+			}
+		}
+		for _, g := range c.Grants {
+			if g != clientGrantPassword && g != clientGrantRefresh {
+				return fmt.Errorf("client %q: unknown grant %q (want password or refresh_token)", c.ID, g)
+			}
+		}
+		for _, s := range c.Scopes {
+			if s == "" || strings.ContainsAny(s, " \t\r\n\"\\") {
+				return fmt.Errorf("client %q: invalid scope %q", c.ID, s)
+			}
+		}
+		if c.TrustForwardedFor != "" && c.Secret == "" {
+			return fmt.Errorf("client %q: trust_forwarded_for needs a secret (confidential clients only)", c.ID)
+		}
+	}
+	return nil
+}
+
+func validateProtection(p *ProtectionConfig) error {
+	if p == nil {
+		return nil
+	}
+	if p.MaxFailures < 0 || p.IPFailuresPerDay < 0 || p.MaxConcurrentHashes < 0 {
+		return errors.New("protection: counts must not be negative")
+	}
+	if p.BlockFor < 0 || p.HashQueueTimeout < 0 {
+		return errors.New("protection: durations must not be negative")
+	}
+	return nil
+}
+
 // Start implements caddy.App.
 func (a *App) Start() error { return nil }
 
 // Stop implements caddy.App.
 func (a *App) Stop() error { return nil }
+
+// Cleanup releases what Provision acquired, also after a failed Provision.
+func (a *App) Cleanup() error {
+	if a.background != nil {
+		a.background.Wait()
+	}
+	var errs []error
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing the user store: %w", err))
+		}
+		a.store = nil
+	}
+	if a.dsn != "" {
+		if err := store.ReleaseDB(a.dsn); err != nil {
+			errs = append(errs, fmt.Errorf("releasing the database pool: %w", err))
+		}
+		a.dsn = ""
+	}
+	if a.usesEmbedded {
+		if err := embedded.Release(); err != nil {
+			errs = append(errs, fmt.Errorf("releasing the embedded database: %w", err))
+		}
+		a.usesEmbedded = false
+	}
+	return errors.Join(errs...)
+}
 
 // IssuerURL returns the issuer verbatim.
 func (a *App) IssuerURL() string { return a.Issuer }
@@ -129,5 +504,8 @@ func (a *App) KeySource() token.KeySource { return token.LocalKeys(a.keys) }
 
 // Interface guards
 var (
-	_ caddy.App = (*App)(nil)
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
 )
