@@ -1,15 +1,20 @@
 // Package token holds claimgate's signing keys, mints JWTs, publishes JWKS and
 // verifies tokens (its own and other issuers').
+//
+// Keys: each key is used with exactly one algorithm (RFC 8725 §3.1) and is
+// named by its RFC 7638 JWK thumbprint. A Manager keeps generated keys in
+// Caddy storage so that every instance sharing the storage signs with, and
+// publishes, the same keys; see rotation.go for the rotation schedule.
+//
+// Verification: a Verifier looks the key up by kid first and only accepts the
+// algorithm pinned to that key; see verify.go.
 package token
 
 import (
-	"context"
 	"crypto"
-	"errors"
+	"fmt"
+	"slices"
 	"time"
-
-	"github.com/caddyserver/certmagic"
-	"go.uber.org/zap"
 )
 
 // Supported signing algorithms. Each key is used with exactly one of them.
@@ -18,6 +23,10 @@ const (
 	ES256 = "ES256"
 	EdDSA = "EdDSA"
 )
+
+// supportedAlgorithms is the allow-list every Verifier starts from: no none,
+// no HMAC, nothing we cannot pin to an asymmetric key.
+var supportedAlgorithms = []string{RS256, ES256, EdDSA}
 
 // Key is one signing key with its pinned algorithm.
 type Key struct {
@@ -28,55 +37,102 @@ type Key struct {
 }
 
 // KeySet is an immutable snapshot: the active signing key and every public key
-// that verifiers must still accept.
-type KeySet struct{}
+// that verifiers must still accept. Everything a request needs (the JWKS
+// document included) is computed once when the snapshot is built.
+type KeySet struct {
+	active *Key
+	byID   map[string]*Key
+	keys   []*Key // published keys, active first
+	jwks   []byte
+	algs   []string
+}
+
+// newKeySet builds a snapshot; active may be nil for a verification-only set.
+// published must contain active.
+func newKeySet(active *Key, published []*Key) (*KeySet, error) {
+	ks := &KeySet{active: active, byID: make(map[string]*Key, len(published))}
+	if active != nil {
+		ks.keys = append(ks.keys, active)
+	}
+	for _, k := range published {
+		if k != active {
+			ks.keys = append(ks.keys, k)
+		}
+	}
+	for _, k := range ks.keys {
+		ks.byID[k.ID] = k
+		if !slices.Contains(ks.algs, k.Algorithm) {
+			ks.algs = append(ks.algs, k.Algorithm)
+		}
+	}
+	doc, err := marshalJWKS(ks.keys)
+	if err != nil {
+		return nil, fmt.Errorf("building JWKS: %w", err)
+	}
+	ks.jwks = doc
+	return ks, nil
+}
 
 // Active returns the key new tokens are signed with.
-func (ks *KeySet) Active() *Key { return nil }
+func (ks *KeySet) Active() *Key {
+	if ks == nil {
+		return nil
+	}
+	return ks.active
+}
 
 // Lookup returns the verification key for kid.
-func (ks *KeySet) Lookup(kid string) (*Key, bool) { return nil, false }
+func (ks *KeySet) Lookup(kid string) (*Key, bool) {
+	if ks == nil {
+		return nil, false
+	}
+	k, ok := ks.byID[kid]
+	return k, ok
+}
+
+// Keys returns the published keys, the active one first. The slice is shared:
+// do not modify it.
+func (ks *KeySet) Keys() []*Key {
+	if ks == nil {
+		return nil
+	}
+	return ks.keys
+}
 
 // JWKS returns the RFC 7517 document (public parts only, kid, alg, use=sig).
-func (ks *KeySet) JWKS() []byte { return nil }
+// The bytes are shared by every caller: do not modify them.
+func (ks *KeySet) JWKS() []byte {
+	if ks == nil {
+		return []byte(`{"keys":[]}`)
+	}
+	return ks.jwks
+}
 
 // Algorithms lists the algorithms of the published keys (for discovery).
-func (ks *KeySet) Algorithms() []string { return nil }
+func (ks *KeySet) Algorithms() []string {
+	if ks == nil {
+		return nil
+	}
+	return slices.Clone(ks.algs)
+}
 
 // ManagerConfig says which key to use.
 type ManagerConfig struct {
-	// Algorithm is RS256 (default), ES256 or EdDSA.
+	// Algorithm is RS256 (default), ES256 or EdDSA. With File and no
+	// Algorithm, the algorithm follows the key type.
 	Algorithm string
 	// File is a PEM private key; empty means generate and keep in storage.
 	File string
-	// Rotation, when > 0, makes a new generated key after this long.
+	// Rotation, when > 0, makes a new generated key after this long
+	// (at least one minute).
 	Rotation time.Duration
-	// MaxTokenLifetime is how long a retired public key stays published.
+	// MaxTokenLifetime is how long a retired public key stays published;
+	// 0 means DefaultMaxTokenLifetime.
 	MaxTokenLifetime time.Duration
 }
 
-// Manager loads or generates keys in Caddy storage and rotates them.
-type Manager struct{}
+// DefaultMaxTokenLifetime is used when ManagerConfig.MaxTokenLifetime is 0.
+const DefaultMaxTokenLifetime = 24 * time.Hour
 
-// NewManager returns a Manager; call Load before use.
-func NewManager(storage certmagic.Storage, cfg ManagerConfig, logger *zap.Logger) *Manager {
-	return &Manager{}
-}
-
-// Load reads the keys from storage, generating (under the storage lock) the
-// first key when none exists, or reads the PEM file.
-func (m *Manager) Load(ctx context.Context) error { return errors.New("token.Manager.Load: pending") }
-
-// Run rotates and reloads keys until ctx is done (call in a goroutine; a no-op
-// loop when rotation is off but other instances may rotate: it reloads from
-// storage periodically).
-func (m *Manager) Run(ctx context.Context) {}
-
-// KeySet returns the current snapshot (safe for concurrent use).
-func (m *Manager) KeySet() *KeySet { return nil }
-
-// Sign mints a compact JWS of claims with ks's active key; typ is the header's
-// typ ("at+jwt" for access tokens, "JWT" for ID tokens).
-func (ks *KeySet) Sign(claims map[string]any, typ string) (string, error) {
-	return "", errors.New("token.Sign: pending")
-}
+// MinRotation is the shortest accepted ManagerConfig.Rotation.
+const MinRotation = time.Minute
