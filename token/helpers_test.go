@@ -12,7 +12,7 @@ import (
 
 // testKeys are generated once per test binary: RSA generation is slow.
 var (
-	testKeysOnce sync.Once
+	testKeysOnce  sync.Once
 	testKeysByAlg map[string]*Key
 )
 
