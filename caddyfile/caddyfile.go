@@ -3,6 +3,8 @@
 package caddyfile
 
 import (
+	"fmt"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 )
@@ -68,9 +70,9 @@ func endOfLine(d *caddyfile.Dispenser) error {
 // noBlock fails when a block follows a directive that takes none; without
 // this check its contents would be read as sibling subdirectives.
 func noBlock(d *caddyfile.Dispenser) error {
-	dir := d.Val()
+	last, line := d.Val(), d.Line() // the block opens on this line
 	if d.NextBlock(d.Nesting()) {
-		return d.Errf("unexpected block after '%s'", dir)
+		return errAt(d, line, fmt.Errorf("unexpected block after '%s'", last))
 	}
 	return nil
 }

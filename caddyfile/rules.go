@@ -1,6 +1,9 @@
 package caddyfile
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/claimgate/claimgate/enrich"
@@ -31,8 +34,20 @@ func (p *globalParser) rule(d *caddyfile.Dispenser) error {
 		p.rules[key] = true
 	}
 	if err := enrich.CheckRule(r); err != nil {
-		return d.Errf("%s: %v", kind, err)
+		return d.WrapErr(ruleError(r, err))
 	}
 	p.app.Rules = append(p.app.Rules, r)
 	return nil
+}
+
+// ruleError makes sure the message names the rule, whether or not the
+// enrich package's message already does.
+func ruleError(r enrich.Rule, err error) error {
+	if strings.HasPrefix(err.Error(), r.Kind+" ") {
+		return err
+	}
+	if r.Kind == enrich.KindDeny {
+		return fmt.Errorf("deny: %w", err)
+	}
+	return fmt.Errorf("%s %q: %w", r.Kind, r.Name, err)
 }
