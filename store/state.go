@@ -1,0 +1,295 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// State keeps claimgate's own state — login-failure counters and refresh
+// tokens — in claimgate_ tables of the customer's database, so that several
+// claimgate instances sharing one database act as one. Every change is a
+// single atomic statement (an upsert or a conditional UPDATE), never a
+// read-modify-write in Go, so concurrent instances cannot lose updates.
+type State struct {
+	db      *sql.DB
+	timeout time.Duration
+}
+
+// NewState returns a State on db; every statement runs under timeout
+// (3 s when 0). It does not contact the database.
+func NewState(db *sql.DB, timeout time.Duration) *State {
+	if timeout <= 0 {
+		timeout = 3 * time.Second
+	}
+	return &State{db: db, timeout: timeout}
+}
+
+// SchemaStatements returns the DDL of claimgate's own tables, for
+// EnsureSchema and for DBAs who forbid runtime DDL (`claimgate schema`).
+// Times are Unix seconds in BIGINT columns, and 0 means "not set", so the
+// same statements behave alike on MySQL, MariaDB and the embedded server
+// whatever their time-zone settings.
+func SchemaStatements() []string {
+	return []string{
+		`CREATE TABLE IF NOT EXISTS claimgate_login_failures (
+	subject CHAR(64) NOT NULL,
+	ip VARCHAR(64) NOT NULL,
+	failures INT NOT NULL DEFAULT 0,
+	blocked_until BIGINT NOT NULL DEFAULT 0,
+	updated_at BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (subject, ip)
+)`,
+		`CREATE TABLE IF NOT EXISTS claimgate_ip_failures (
+	ip VARCHAR(64) NOT NULL,
+	tokens DOUBLE NOT NULL,
+	updated_at BIGINT NOT NULL,
+	PRIMARY KEY (ip)
+)`,
+		`CREATE TABLE IF NOT EXISTS claimgate_refresh_tokens (
+	token_hash CHAR(64) NOT NULL,
+	family_id CHAR(64) NOT NULL,
+	user_id VARCHAR(255) NOT NULL,
+	username VARCHAR(1024) NOT NULL,
+	client_id VARCHAR(255) NOT NULL,
+	audience VARCHAR(1024) NOT NULL,
+	scope VARCHAR(2048) NOT NULL,
+	organization VARCHAR(255) NOT NULL,
+	created_at BIGINT NOT NULL,
+	last_used_at BIGINT NOT NULL,
+	family_expires_at BIGINT NOT NULL,
+	rotated_at BIGINT NOT NULL DEFAULT 0,
+	revoked_at BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (token_hash),
+	INDEX claimgate_refresh_family (family_id),
+	INDEX claimgate_refresh_user_client (user_id, client_id)
+)`,
+	}
+}
+
+// EnsureSchema creates the claimgate_ tables that are missing.
+func (s *State) EnsureSchema(ctx context.Context) error {
+	for _, stmt := range SchemaStatements() {
+		if err := s.exec(ctx, stmt); err != nil {
+			return fmt.Errorf("creating claimgate tables: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *State) exec(ctx context.Context, query string, args ...any) error {
+	_, err := s.execResult(ctx, query, args...)
+	return err
+}
+
+func (s *State) execResult(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	res, err := s.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return res, nil
+}
+
+func hashHex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// LoginSubject names whose failures are counted. A known user is counted by
+// user_id, so that spelling the login name differently ("Alice@x",
+// "alice@x ") cannot reset an attacker's budget; an unknown name is counted by
+// its lower-cased form. The result is a hash: no login name is stored.
+func LoginSubject(userID string, found bool, username string) string {
+	if found {
+		return hashHex("user:" + userID)
+	}
+	return hashHex("name:" + strings.ToLower(strings.TrimSpace(username)))
+}
+
+// accountWideIP is the ip column of the account-lockout row (all IPs).
+const accountWideIP = ""
+
+// Protection holds the brute-force settings.
+type Protection struct {
+	// MaxFailures consecutive failures for one subject from one IP block
+	// that pair; 0 disables.
+	MaxFailures int
+	// BlockFor is how long a block lasts.
+	BlockFor time.Duration
+	// IPFailuresPerDay is the per-IP failure budget, refilled evenly over
+	// 24 h; 0 disables.
+	IPFailuresPerDay int
+	// AccountLockout also blocks the subject from every IP.
+	AccountLockout bool
+}
+
+// Block says whether a login attempt is refused before its password is
+// checked, and for how long.
+type Block struct {
+	Blocked    bool
+	RetryAfter time.Duration
+	// Reason is "user_ip", "account" or "ip", for logs.
+	Reason string
+}
+
+// CheckBlocked reports whether subject may try to log in from ip now.
+func (s *State) CheckBlocked(ctx context.Context, subject, ip string, now time.Time, p Protection) (Block, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	block, err := s.checkSubjectBlock(ctx, subject, ip, now, p)
+	if err != nil || block.Blocked {
+		return block, err
+	}
+	return s.checkIPBudget(ctx, ip, now, p)
+}
+
+func (s *State) checkSubjectBlock(ctx context.Context, subject, ip string, now time.Time, p Protection) (Block, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT ip, blocked_until FROM claimgate_login_failures WHERE subject = ? AND (ip = ? OR ip = ?)`,
+		subject, ip, accountWideIP)
+	if err != nil {
+		return Block{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer rows.Close()
+	var block Block
+	for rows.Next() {
+		var rowIP string
+		var until int64
+		if err := rows.Scan(&rowIP, &until); err != nil {
+			return Block{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		if rowIP == accountWideIP && !p.AccountLockout {
+			continue
+		}
+		if wait := time.Unix(until, 0).Sub(now); wait > block.RetryAfter {
+			block = Block{Blocked: true, RetryAfter: wait, Reason: "user_ip"}
+			if rowIP == accountWideIP {
+				block.Reason = "account"
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return Block{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return block, nil
+}
+
+func (s *State) checkIPBudget(ctx context.Context, ip string, now time.Time, p Protection) (Block, error) {
+	if p.IPFailuresPerDay <= 0 || ip == "" {
+		return Block{}, nil
+	}
+	var tokens float64
+	var updated int64
+	err := s.db.QueryRowContext(ctx,
+		`SELECT tokens, updated_at FROM claimgate_ip_failures WHERE ip = ?`, ip).Scan(&tokens, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Block{}, nil
+	}
+	if err != nil {
+		return Block{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	rate := float64(p.IPFailuresPerDay) / (24 * time.Hour).Seconds()
+	refilled := min(float64(p.IPFailuresPerDay), tokens+float64(now.Unix()-updated)*rate)
+	if refilled >= 1 {
+		return Block{}, nil
+	}
+	wait := time.Duration((1 - refilled) / rate * float64(time.Second))
+	return Block{Blocked: true, RetryAfter: wait, Reason: "ip"}, nil
+}
+
+// RecordFailure counts one failed login of subject from ip. The pair is
+// blocked for p.BlockFor once it reaches p.MaxFailures consecutive failures;
+// a failure after an expired block starts a new count.
+func (s *State) RecordFailure(ctx context.Context, subject, ip string, now time.Time, p Protection) error {
+	if p.MaxFailures > 0 {
+		if err := s.countFailure(ctx, subject, ip, now, p); err != nil {
+			return err
+		}
+		if err := s.countFailure(ctx, subject, accountWideIP, now, p); err != nil {
+			return err
+		}
+	}
+	if p.IPFailuresPerDay > 0 && ip != "" {
+		return s.spendIPBudget(ctx, ip, now, p)
+	}
+	return nil
+}
+
+// countFailure is one upsert. In the UPDATE part, blocked_until is assigned
+// before failures and both read the row's old values, which holds on MySQL
+// (left-to-right assignment) and on servers that evaluate against the old row.
+func (s *State) countFailure(ctx context.Context, subject, ip string, now time.Time, p Protection) error {
+	nowUnix := now.Unix()
+	until := now.Add(p.BlockFor).Unix()
+	firstUntil := int64(0)
+	if p.MaxFailures <= 1 {
+		firstUntil = until
+	}
+	// An expired block (0 < blocked_until <= now) restarts the count at 1.
+	return s.exec(ctx, `INSERT INTO claimgate_login_failures (subject, ip, failures, blocked_until, updated_at)
+VALUES (?, ?, 1, ?, ?)
+ON DUPLICATE KEY UPDATE
+	blocked_until = CASE
+		WHEN blocked_until > 0 AND blocked_until <= ? THEN ?
+		WHEN failures + 1 >= ? THEN ?
+		ELSE blocked_until END,
+	failures = CASE WHEN blocked_until > 0 AND blocked_until <= ? THEN 1 ELSE failures + 1 END,
+	updated_at = ?`,
+		subject, ip, firstUntil, nowUnix,
+		nowUnix, firstUntil,
+		p.MaxFailures, until,
+		nowUnix,
+		nowUnix)
+}
+
+// spendIPBudget takes one token from ip's bucket, refilling it first for the
+// time elapsed since its last update.
+func (s *State) spendIPBudget(ctx context.Context, ip string, now time.Time, p Protection) error {
+	capacity := float64(p.IPFailuresPerDay)
+	rate := capacity / (24 * time.Hour).Seconds()
+	nowUnix := now.Unix()
+	return s.exec(ctx, `INSERT INTO claimgate_ip_failures (ip, tokens, updated_at) VALUES (?, ?, ?)
+ON DUPLICATE KEY UPDATE
+	tokens = LEAST(?, tokens + (? - updated_at) * ?) - 1,
+	updated_at = ?`,
+		ip, capacity-1, nowUnix,
+		capacity, nowUnix, rate,
+		nowUnix)
+}
+
+// RecordSuccess clears subject's failure counts from ip and account-wide. The
+// per-IP budget is left alone: it counts failures only, and refills by time.
+func (s *State) RecordSuccess(ctx context.Context, subject, ip string) error {
+	return s.exec(ctx, `DELETE FROM claimgate_login_failures WHERE subject = ? AND (ip = ? OR ip = ?)`,
+		subject, ip, accountWideIP)
+}
+
+// Unblock clears blocks and counts: of subject from ip, of subject from every
+// IP when ip is empty, or of ip's per-IP budget when subject is empty. It
+// returns how many rows it removed.
+func (s *State) Unblock(ctx context.Context, subject, ip string) (int64, error) {
+	var res sql.Result
+	var err error
+	switch {
+	case subject != "" && ip != "":
+		res, err = s.execResult(ctx, `DELETE FROM claimgate_login_failures WHERE subject = ? AND (ip = ? OR ip = ?)`,
+			subject, ip, accountWideIP)
+	case subject != "":
+		res, err = s.execResult(ctx, `DELETE FROM claimgate_login_failures WHERE subject = ?`, subject)
+	case ip != "":
+		res, err = s.execResult(ctx, `DELETE FROM claimgate_ip_failures WHERE ip = ?`, ip)
+	default:
+		return 0, errors.New("unblock needs a user, an IP or both")
+	}
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
