@@ -18,11 +18,13 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	sqle "github.com/dolthub/go-mysql-server"
 	"github.com/dolthub/go-mysql-server/memory"
 	"github.com/dolthub/go-mysql-server/server"
 	"github.com/dolthub/go-mysql-server/sql"
+	vmysql "github.com/dolthub/vitess/go/mysql"
 	"github.com/go-sql-driver/mysql"
 	"github.com/sirupsen/logrus"
 )
@@ -110,8 +112,9 @@ func start() (*instance, error) {
 		return nil, err
 	}
 	ln := &trackingListener{Listener: l, conns: make(map[net.Conn]struct{})}
-	srv, err := server.NewServer(server.Config{Protocol: "tcp", Listener: ln}, engine,
-		sql.NewContext, memory.NewSessionBuilder(pro), nil)
+	srv, err := server.NewServerWithHandler(server.Config{Protocol: "tcp", Listener: ln}, engine,
+		sql.NewContext, memory.NewSessionBuilder(pro), nil,
+		func(h vmysql.Handler) (vmysql.Handler, error) { return newSerialHandler(h), nil })
 	if err != nil {
 		ln.Close()
 		engine.Close()
@@ -165,9 +168,11 @@ func exec(ctx *sql.Context, engine *sqle.Engine, stmt string) error {
 
 func (inst *instance) stop() error {
 	// Server.Close only stops accepting; also drop open client connections
-	// so that nothing keeps talking to a stopped engine.
+	// so that nothing keeps talking to a stopped engine. Clients that have
+	// just hung up get a moment to be noticed first: closing their
+	// connection under the server's reader would log a spurious error.
 	err := inst.srv.Close()
-	inst.ln.closeConns()
+	inst.ln.closeConns(time.Second)
 	<-inst.done
 	// Engine.Close reports the cancellation of its own background context.
 	if cerr := inst.engine.Close(); !errors.Is(cerr, context.Canceled) {
@@ -212,7 +217,16 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	return tc, nil
 }
 
-func (l *trackingListener) closeConns() {
+func (l *trackingListener) closeConns(grace time.Duration) {
+	for deadline := time.Now().Add(grace); time.Now().Before(deadline); {
+		l.mu.Lock()
+		n := len(l.conns)
+		l.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	l.mu.Lock()
 	conns := l.conns
 	l.conns = nil
