@@ -1,27 +1,33 @@
 // Package password verifies and creates password hashes in the formats that
 // customers' user tables hold: bcrypt, argon2id (PHC string) and Django's
 // pbkdf2_sha256. It also bounds how many verifications run at once.
+//
+// Every stored hash is untrusted input: a corrupt or hostile row must not make
+// a login allocate gigabytes or burn CPU for hours, so each format's costs are
+// capped and anything beyond the caps is ErrUnknownFormat.
 package password
 
 import (
-	"context"
 	"errors"
-	"time"
+	"fmt"
+	"strings"
 )
 
-// Sentinel errors. Callers must treat every one of them exactly like a wrong
-// password towards the client (uniform error), and may log which it was.
-var (
-	// ErrMismatch means the password does not match the hash.
-	ErrMismatch = errors.New("password does not match")
-	// ErrUnknownFormat means the stored hash is in no format we verify.
-	ErrUnknownFormat = errors.New("unknown password hash format")
-	// ErrTooLong means a password over bcrypt's 72-byte limit was checked
-	// against a bcrypt hash; it is refused rather than silently truncated.
-	ErrTooLong = errors.New("password longer than bcrypt's 72 bytes")
-	// ErrSaturated means the guard could not get a hashing slot in time.
-	ErrSaturated = errors.New("password hashing saturated")
+// Names returned by Kind.
+const (
+	KindBcrypt       = "bcrypt"
+	KindArgon2id     = "argon2id"
+	KindPBKDF2SHA256 = "pbkdf2_sha256"
+	KindUnknown      = "unknown"
 )
+
+// DefaultDummyCost is the bcrypt cost of the dummy hash checked for unknown
+// users (and for unusable stored hashes) unless configured otherwise.
+const DefaultDummyCost = 10
+
+// maxEncodedLen bounds the stored hash we even look at. The longest hash we
+// accept (argon2id with a 64-byte salt and a 128-byte key) is about 300 bytes.
+const maxEncodedLen = 1024
 
 // Argon2Params are argon2id cost parameters.
 type Argon2Params struct {
@@ -35,37 +41,94 @@ type Argon2Params struct {
 // DefaultArgon2 meets OWASP ASVS 5.0's minimum (19 MiB, t=2, p=1).
 var DefaultArgon2 = Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
 
+// Verifier verifies passwords with uniform timing. Build one per module
+// instance with the configured dummy cost; the zero value uses
+// DefaultDummyCost.
+type Verifier struct {
+	// DummyCost is the bcrypt cost of DummyHash, which the caller verifies
+	// for unknown users. A stored hash that cannot be used at all
+	// (ErrUnknownFormat) is answered only after verifying that same dummy,
+	// so such an account times exactly like an unknown user.
+	DummyCost int
+}
+
 // Verify reports whether password matches the encoded hash: nil on a match,
-// otherwise one of the sentinel errors (possibly wrapped).
-func Verify(encoded string, password []byte) error { return errors.New("password.Verify: pending") }
-
-// HashArgon2id returns a PHC-format argon2id hash of password.
-func HashArgon2id(password []byte, p Argon2Params) (string, error) {
-	return "", errors.New("password.HashArgon2id: pending")
+// otherwise one of the sentinel errors (possibly wrapped). It uses a
+// Verifier with DefaultDummyCost.
+func Verify(encoded string, password []byte) error {
+	return Verifier{}.Verify(encoded, password)
 }
 
-// HashBcrypt returns a bcrypt hash of password at cost; it refuses passwords
-// over 72 bytes.
-func HashBcrypt(password []byte, cost int) (string, error) {
-	return "", errors.New("password.HashBcrypt: pending")
+// Verify reports whether password matches the encoded hash: nil on a match,
+// otherwise ErrMismatch, ErrTooLong or ErrUnknownFormat (possibly wrapped).
+// Every outcome costs one full hash computation, so timing tells an
+// observer nothing about which of them it was.
+func (v Verifier) Verify(encoded string, password []byte) error {
+	err := verify(encoded, password)
+	if errors.Is(err, ErrUnknownFormat) {
+		// Nothing was hashed: spend what an unknown user costs. The result
+		// is meaningless (the dummy's secret is random and thrown away).
+		_ = verifyBcrypt(DummyHash(v.dummyCost()), password)
+	}
+	return err
 }
 
-// NeedsRehash reports whether encoded is weaker than argon2id at p (any
-// bcrypt or PBKDF2 hash, or argon2id with lower parameters).
-func NeedsRehash(encoded string, p Argon2Params) bool { return false }
+func (v Verifier) dummyCost() int {
+	if v.DummyCost == 0 {
+		return DefaultDummyCost
+	}
+	return v.DummyCost
+}
 
-// DummyHash returns a bcrypt hash of a random secret at cost, computed once
-// per cost and cached; it is verified for unknown users so that their timing
-// matches a wrong password.
-func DummyHash(cost int) string { return "" }
+// verify dispatches on the hash's format without any timing padding.
+func verify(encoded string, password []byte) error {
+	if len(encoded) > maxEncodedLen {
+		return fmt.Errorf("%w: stored hash longer than %d bytes", ErrUnknownFormat, maxEncodedLen)
+	}
+	switch Kind(encoded) {
+	case KindBcrypt:
+		return verifyBcrypt(encoded, password)
+	case KindArgon2id:
+		return verifyArgon2id(encoded, password)
+	case KindPBKDF2SHA256:
+		return verifyPBKDF2(encoded, password)
+	}
+	if encoded == "" {
+		return fmt.Errorf("%w: stored hash is empty", ErrUnknownFormat)
+	}
+	return fmt.Errorf("%w: unrecognised prefix (want $2a$, $2b$, $2y$, $argon2id$ or pbkdf2_sha256$)", ErrUnknownFormat)
+}
 
-// Guard bounds concurrent password verifications.
-type Guard struct{}
+// Kind names the format encoded claims to be by its prefix: "bcrypt",
+// "argon2id", "pbkdf2_sha256" or "unknown". It does not validate the rest of
+// the hash, and the name is safe to log.
+func Kind(encoded string) string {
+	switch {
+	case isBcrypt(encoded):
+		return KindBcrypt
+	case strings.HasPrefix(encoded, argon2idPrefix):
+		return KindArgon2id
+	case strings.HasPrefix(encoded, pbkdf2Prefix):
+		return KindPBKDF2SHA256
+	}
+	return KindUnknown
+}
 
-// NewGuard allows max verifications at once (max <= 0 means runtime.NumCPU());
-// a caller that waits longer than queueTimeout gets ErrSaturated.
-func NewGuard(max int, queueTimeout time.Duration) *Guard { return &Guard{} }
-
-// Do runs fn while holding a slot. It returns ErrSaturated when no slot freed
-// up within the queue timeout, or ctx.Err() when ctx ended first.
-func (g *Guard) Do(ctx context.Context, fn func()) error { return errors.New("password.Guard: pending") }
+// NeedsRehash reports whether encoded is weaker than argon2id at p: any
+// bcrypt or PBKDF2 hash, or an argon2id hash with any of memory, time,
+// threads, salt length or key length below p. It is meant for a hash that
+// Verify just accepted; for a hash it cannot parse it returns false, so that
+// nothing is ever written because of data we do not understand.
+func NeedsRehash(encoded string, p Argon2Params) bool {
+	switch Kind(encoded) {
+	case KindBcrypt, KindPBKDF2SHA256:
+		return true
+	case KindArgon2id:
+		h, err := parseArgon2id(encoded)
+		if err != nil {
+			return false
+		}
+		return h.params.weakerThan(p)
+	}
+	return false
+}
