@@ -24,8 +24,9 @@ import (
 //	off              5 min (algorithm change)    1 min
 //
 // The key it replaces keeps signing until the new key activates, then stays
-// published for MaxTokenLifetime (the longest a token it signed can live), and
-// is then removed from the index and deleted from storage.
+// published for MaxTokenLifetime (the longest a token it signed can live)
+// plus retireMargin, and is then removed from the index and deleted from
+// storage.
 
 // prepublishWindow is how long a new key is published before it signs.
 func prepublishWindow(rotation time.Duration) time.Duration {
@@ -39,6 +40,13 @@ func prepublishWindow(rotation time.Duration) time.Duration {
 // nothing changed).
 func reloadInterval(rotation time.Duration) time.Duration {
 	return min(prepublishWindow(rotation)/4, time.Minute)
+}
+
+// retireMargin is added to MaxTokenLifetime before an old key is removed: an
+// instance may keep signing with it until its next reload after the new key
+// activated, and verifiers accept a token up to MaxLeeway past its exp.
+func retireMargin(rotation time.Duration) time.Duration {
+	return reloadInterval(rotation) + MaxLeeway
 }
 
 // selectKeys returns, at now, the signing key (the most recently activated
@@ -144,7 +152,7 @@ func (m *Manager) maintain(ctx context.Context, atLoad bool) error {
 			}
 			for i := range idx.Keys {
 				if idx.Keys[i].RetireAfter.IsZero() {
-					idx.Keys[i].RetireAfter = activateAt.Add(m.cfg.MaxTokenLifetime)
+					idx.Keys[i].RetireAfter = activateAt.Add(m.cfg.MaxTokenLifetime + retireMargin(m.cfg.Rotation))
 				}
 			}
 			idx.Keys = append(idx.Keys, keyMeta{ID: k.ID, Algorithm: k.Algorithm, Created: now, ActivateAt: activateAt})
@@ -178,10 +186,13 @@ func (m *Manager) maintain(ctx context.Context, atLoad bool) error {
 // storage periodically). With a key file there is nothing to do and Run
 // returns at once.
 func (m *Manager) Run(ctx context.Context) {
-	if m.cfg.File != "" {
+	m.mu.Lock()
+	file, rotation := m.cfg.File, m.cfg.Rotation
+	m.mu.Unlock()
+	if file != "" {
 		return
 	}
-	t := time.NewTicker(reloadInterval(m.cfg.Rotation))
+	t := time.NewTicker(reloadInterval(rotation))
 	defer t.Stop()
 	for {
 		select {

@@ -92,9 +92,15 @@ func TestRotation(t *testing.T) {
 		t.Errorf("token of the retiring key: %v", err)
 	}
 
-	// MaxTokenLifetime after k2's activation, k1 is gone: unpublished and
-	// deleted from storage.
-	c.Add(time.Hour)
+	// Until MaxTokenLifetime (and the margin) after k2's activation, k1
+	// stays published.
+	c.Add(time.Hour - time.Minute)
+	other.refresh(ctx)
+	if _, ok := other.KeySet().Lookup(k1.ID); !ok {
+		t.Error("old key dropped before MaxTokenLifetime")
+	}
+	// Then it is gone: unpublished and deleted from storage.
+	c.Add(time.Minute + retireMargin(cfg.Rotation))
 	m.refresh(ctx)
 	other.refresh(ctx)
 	for i, mm := range []*Manager{m, other} {

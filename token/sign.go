@@ -38,6 +38,9 @@ func (ks *KeySet) Sign(claims map[string]any, typ string) (string, error) {
 	if k == nil || k.Private == nil {
 		return "", errors.New("signing token: no active signing key")
 	}
+	if claims == nil {
+		return "", errors.New("signing token: no claims")
+	}
 	return k.sign(claims, typ)
 }
 

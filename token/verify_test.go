@@ -114,6 +114,12 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 	tampered := craft(t, hdr(RS256, rsaKey.ID, "at+jwt"), claimsWith(func(m map[string]any) { m["sub"] = "1" }), nil)
 	tampered = tampered[:strings.LastIndexByte(tampered, '.')+1] + parts[2]
 
+	attacker, err := generateKey(ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attackerJWK, _ := publicJWK(attacker.Public)
+
 	garbage := make([]byte, 20<<10)
 	rand.Read(garbage)
 	garbageB64 := b64.EncodeToString(garbage)
@@ -144,6 +150,8 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 		{"ES256 key's kid on an RS256 token", craft(t, hdr(RS256, ecKey.ID, "at+jwt"), validClaims(now), rs)},
 		{"RS256 key's kid on an ES256 token", craft(t, hdr(ES256, rsaKey.ID, "at+jwt"), validClaims(now), signWith(t, jwt.SigningMethodES256, ecKey.Private))},
 		{"RS512 with the right key", craft(t, hdr("RS512", rsaKey.ID, "at+jwt"), validClaims(now), signWith(t, jwt.SigningMethodRS512, rsaKey.Private))},
+		{"attacker key embedded in jwk header", craft(t, map[string]any{"alg": ES256, "kid": ecKey.ID, "typ": "at+jwt", "jwk": attackerJWK}, validClaims(now), signWith(t, jwt.SigningMethodES256, attacker.Private))},
+		{"jku header pointing elsewhere", craft(t, map[string]any{"alg": ES256, "kid": ecKey.ID, "typ": "at+jwt", "jku": "https://evil.test/jwks.json"}, validClaims(now), signWith(t, jwt.SigningMethodES256, attacker.Private))},
 		{"crit header", craft(t, map[string]any{"alg": RS256, "kid": rsaKey.ID, "typ": "at+jwt", "crit": []string{"exp"}}, validClaims(now), rs)},
 		{"duplicate alg member, case variant", strings.Replace(good, parts[0], b64.EncodeToString([]byte(`{"alg":"RS256","kid":"`+rsaKey.ID+`","typ":"at+jwt","ALG":"HS256"}`)), 1)},
 		{"20 KB garbage", string(garbage)},
