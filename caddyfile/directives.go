@@ -108,7 +108,7 @@ func verifyOption(h httpcaddyfile.Helper, v *caddymodule.Verify, headers map[str
 		v.Issuer, err = parseIssuer(d)
 	case "jwks_url":
 		v.JWKSURL, err = singleArg(d)
-		if err == nil && !strings.Contains(v.JWKSURL, "{") {
+		if err == nil {
 			if uerr := checkHTTPURL(v.JWKSURL); uerr != nil {
 				err = h.Errf("jwks_url: %v", uerr)
 			}

@@ -13,6 +13,11 @@ const errLine = "# <- error"
 // global wraps claimgate subdirectives in a global options block after a
 // valid database, so each case only writes what it is about.
 func global(lines ...string) string {
+	return withoutIssuer(append([]string{"issuer https://auth.example.test/"}, lines...)...)
+}
+
+// withoutIssuer is global without the issuer line.
+func withoutIssuer(lines ...string) string {
 	return "{\n\tclaimgate {\n\t\tdatabase {\n\t\t\tdsn embedded\n\t\t\tuser_query \"SELECT id AS user_id, password_hash FROM users WHERE email = ?\"\n\t\t}\n\t\t" +
 		strings.Join(lines, "\n\t\t") + "\n\t}\n}\n"
 }
@@ -46,12 +51,12 @@ func TestAdaptErrors(t *testing.T) {
 		},
 		{
 			name:    "option given twice",
-			input:   global("issuer https://a.example.test/", "issuer https://b.example.test/ "+errLine),
+			input:   withoutIssuer("issuer https://a.example.test/", "issuer https://b.example.test/ "+errLine),
 			wantErr: "claimgate option 'issuer' is given twice",
 		},
 		{
 			name: "global option given twice",
-			input: "{\n\tclaimgate {\n\t\tdatabase {\n\t\t\tdsn embedded\n\t\t\t" + goodUserQuery + "\n\t\t}\n\t}\n" +
+			input: "{\n\tclaimgate {\n\t\tissuer https://auth.example.test/\n\t\tdatabase {\n\t\t\tdsn embedded\n\t\t\t" + goodUserQuery + "\n\t\t}\n\t}\n" +
 				"\tclaimgate { " + errLine + "\n\t\tissuer https://auth.example.test/\n\t}\n}\n",
 			wantErr: "the claimgate option is given twice",
 		},
@@ -59,6 +64,16 @@ func TestAdaptErrors(t *testing.T) {
 			name:    "arguments after claimgate",
 			input:   "{\n\tclaimgate extra { " + errLine + "\n\t}\n}\n",
 			wantErr: "wrong argument count",
+		},
+		{
+			name:    "missing issuer",
+			input:   "{\n\tclaimgate { " + errLine + "\n\t\tdatabase {\n\t\t\tdsn embedded\n\t\t\t" + goodUserQuery + "\n\t\t}\n\t}\n}\n",
+			wantErr: "claimgate: missing issuer",
+		},
+		{
+			name:    "issuer as a runtime placeholder",
+			input:   withoutIssuer("issuer {env.ISSUER} " + errLine),
+			wantErr: "issuer: '{env.ISSUER}' is not an absolute http(s) URL",
 		},
 		{
 			name:    "missing database",
@@ -236,17 +251,17 @@ func TestAdaptErrors(t *testing.T) {
 		},
 		{
 			name:    "bad issuer",
-			input:   global("issuer auth.example.test " + errLine),
+			input:   withoutIssuer("issuer auth.example.test " + errLine),
 			wantErr: "issuer: 'auth.example.test' is not an absolute http(s) URL",
 		},
 		{
 			name:    "issuer with two arguments",
-			input:   global("issuer https://a.example.test/ https://b.example.test/ " + errLine),
+			input:   withoutIssuer("issuer https://a.example.test/ https://b.example.test/ " + errLine),
 			wantErr: "wrong argument count",
 		},
 		{
 			name:    "issuer with a block",
-			input:   global("issuer https://a.example.test/ { "+errLine, "\tdsn embedded", "}"),
+			input:   withoutIssuer("issuer https://a.example.test/ { "+errLine, "\tdsn embedded", "}"),
 			wantErr: "unexpected block",
 		},
 		{

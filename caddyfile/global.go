@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -45,6 +44,9 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 		if err := p.option(d); err != nil {
 			return nil, err
 		}
+	}
+	if p.app.Issuer == "" {
+		return nil, errAt(d, optionLine, errors.New("claimgate: missing issuer (every token's iss, e.g. https://auth.example.com/)"))
 	}
 	if p.app.Database == nil {
 		return nil, errAt(d, optionLine, errors.New("claimgate: missing database block (with at least a user_query)"))
@@ -111,14 +113,13 @@ func (p *globalParser) option(d *caddyfile.Dispenser) error {
 }
 
 // parseIssuer reads `issuer URL`. The issuer becomes every token's iss, so a
-// typo here would only show up as rejected tokens later; check it now.
+// typo here would only show up as rejected tokens later; check it now. It is
+// used verbatim, so runtime placeholders ({env.X}) are not allowed; {$X} is
+// replaced while the Caddyfile is read and works.
 func parseIssuer(d *caddyfile.Dispenser) (string, error) {
 	issuer, err := singleArg(d)
 	if err != nil {
 		return "", err
-	}
-	if strings.Contains(issuer, "{") {
-		return issuer, nil // a runtime placeholder; checked by the app
 	}
 	if err := checkHTTPURL(issuer); err != nil {
 		return "", d.Errf("issuer: %v", err)
