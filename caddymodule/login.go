@@ -70,6 +70,7 @@ func (l *Login) setup(app *App, logger *zap.Logger) error {
 	v, err := token.NewVerifier(token.VerifierConfig{
 		Issuer:      app.Issuer,
 		RequireType: jwtTypeAccess,
+		AnyAudience: true, // see serveUserinfo
 		Leeway:      userinfoLeeway,
 		Keys:        app.KeySource(),
 	})
