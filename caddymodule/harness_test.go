@@ -25,9 +25,9 @@ import (
 
 // Test clients and fixtures.
 const (
-	loginIssuer     = "https://auth.example.test/"
-	loginAPI        = "https://api.example.test"
-	loginAPI2       = "https://reports.example.test"
+	loginIssuer    = "https://auth.example.test/"
+	loginAPI       = "https://api.example.test"
+	loginAPI2      = "https://reports.example.test"
 	webClient      = "web-backend"
 	webSecret      = "s3cr:et+/%&= é" // needs URL-encoding in Basic
 	spaClient      = "spa"            // public client

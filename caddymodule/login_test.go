@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"testing"
 	"time"
-
 )
 
 func TestPasswordGrant(t *testing.T) {
