@@ -75,6 +75,9 @@ func clientOption(d *caddyfile.Dispenser, c *caddymodule.ClientConfig) error {
 		c.Secret, err = singleArg(d)
 	case "audience":
 		c.Audiences, err = atLeastOneArg(d)
+		if err == nil && slices.Contains(c.Audiences, "") {
+			err = d.Errf("client '%s': empty audience", c.ID)
+		}
 	case "grant":
 		c.Grants, err = atLeastOneArg(d)
 		for _, g := range c.Grants {
@@ -84,6 +87,11 @@ func clientOption(d *caddyfile.Dispenser, c *caddymodule.ClientConfig) error {
 		}
 	case "scope":
 		c.Scopes, err = atLeastOneArg(d)
+		for _, sc := range c.Scopes {
+			if err == nil && !validScopeToken(sc) {
+				err = d.Errf("client '%s': invalid scope '%s'", c.ID, sc)
+			}
+		}
 	case "trust_forwarded_for":
 		c.TrustForwardedFor, err = singleArg(d)
 		if err == nil && !validHeaderName(c.TrustForwardedFor) {
@@ -93,4 +101,18 @@ func clientOption(d *caddyfile.Dispenser, c *caddymodule.ClientConfig) error {
 		return d.Errf("unrecognized client option '%s'", d.Val())
 	}
 	return err
+}
+
+// validScopeToken reports whether s is an RFC 6749 §3.3 scope-token:
+// printable ASCII without space, '"' or '\\'.
+func validScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }

@@ -175,6 +175,16 @@ func TestAdaptErrors(t *testing.T) {
 			wantErr: "unknown grant 'client_credentials'",
 		},
 		{
+			name:    "empty audience",
+			input:   global("client web {", "\taudience \"\" "+errLine, "}"),
+			wantErr: "client 'web': empty audience",
+		},
+		{
+			name:    "invalid scope",
+			input:   global("client web {", "\taudience https://api.example.test", "\tscope read:orders \"write orders\" "+errLine, "}"),
+			wantErr: "client 'web': invalid scope 'write orders'",
+		},
+		{
 			name:    "unknown client option",
 			input:   global("client web {", "\taudience https://api.example.test", "\tredirect_uri https://x.test/ "+errLine, "}"),
 			wantErr: "unrecognized client option 'redirect_uri'",
