@@ -1,0 +1,558 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	_ "github.com/claimgate/claimgate" // the claimgate modules and directives
+	"github.com/claimgate/claimgate/store/embedded"
+	"github.com/claimgate/claimgate/store/storetest"
+)
+
+// Fixtures of the test configuration (see configTemplate).
+const (
+	adminAddr = "localhost:2999" // caddytest's default admin endpoint
+
+	apiAudience     = "https://api.example.test"
+	reportsAudience = "https://reports.example.test"
+
+	webClient = "web-backend"
+	webSecret = "web-secret"
+	// oddClient's secret needs form-urlencoding inside Basic credentials
+	// (RFC 6749 §2.3.1).
+	oddClient = "odd-backend"
+	oddSecret = "s3cr:et+/%&= é"
+	spaClient = "spa" // public client
+	m2mClient = "m2m" // may not use the password grant
+	m2mSecret = "m2m-secret"
+
+	rolesClaim  = "https://example.test/roles"
+	orgClaim    = "https://example.test/org_id"
+	cityClaim   = "https://example.test/city"
+	adminClaim  = "https://example.test/is_admin"
+	nickClaim   = "https://example.test/nick" // an id_claim
+	denyMessage = "This account is blocked."
+	realm       = "Username-Password-Authentication"
+
+	wrongCredentials = "Wrong email or password."
+
+	upstreamBody = "upstream ok"
+	nextBody     = "next handler"
+)
+
+// demoUser returns the demo user with that email.
+func demoUser(t testing.TB, email string) embedded.DemoUser {
+	t.Helper()
+	for _, u := range embedded.DemoUsers {
+		if u.Email == email {
+			return u
+		}
+	}
+	t.Fatalf("no demo user %s", email)
+	return embedded.DemoUser{}
+}
+
+// Demo users by role in the tests.
+const (
+	alice = "alice@example.test" // bcrypt $2a$, admin+editor, org_acme
+	bob   = "bob@example.test"   // argon2id, editor, org_globex
+	carol = "carol@example.test" // bcrypt $2y$
+	dave  = "dave@example.test"  // pbkdf2_sha256, no roles
+	eve   = "eve@example.test"   // blocked column
+	frank = "frank@example.test" // denied by the deny rule
+)
+
+// options vary the test configuration.
+type options struct {
+	// SigningKey is the signing_key line ("" for the RS256 default).
+	SigningKey string
+	// MaxFailures is protection's max_failures (default: high enough that
+	// the error tests never trip it).
+	MaxFailures int
+	// Extra lines for the claimgate block (errors auth0 …).
+	Extra string
+}
+
+// env is one running test configuration.
+type env struct {
+	t        *testing.T
+	tester   *caddytest.Tester
+	base     string // site with claimgate_login and the verify routes
+	errBase  string // site whose handle_errors renders verify's errors
+	issuer   string
+	dsn      string
+	upstream *recorder
+	external *externalIssuer
+}
+
+// configTemplate is the Caddyfile every env loads. The main site serves the
+// login endpoints and one route per claimgate_verify setup; the second site
+// renders errors with handle_errors.
+var configTemplate = template.Must(template.New("Caddyfile").Parse(`{
+	skip_install_trust
+	admin {{.Admin}}
+	http_port {{.HTTPPort}}
+	https_port {{.HTTPSPort}}
+	grace_period 1ns
+	storage file_system {
+		root "{{.Storage}}"
+	}
+	claimgate {
+		issuer {{.Issuer}}
+		database {
+			dsn "{{.DSN}}"
+			user_query "{{.UserQuery}}"
+			roles_query "{{.RolesQuery}}"
+			permissions_query "{{.PermissionsQuery}}"
+			organization_query "{{.OrganizationQuery}}"
+		}
+		{{.SigningKey}}
+		client web-backend {
+			secret web-secret
+			audience https://api.example.test https://reports.example.test
+			grant password refresh_token
+			scope read:orders write:orders
+		}
+		client odd-backend {
+			secret "s3cr:et+/%&= é"
+			audience https://api.example.test
+			grant password
+		}
+		client spa {
+			audience https://api.example.test
+			grant password
+		}
+		client m2m {
+			secret m2m-secret
+			audience https://api.example.test
+			grant refresh_token
+		}
+		protection {
+			max_failures {{.MaxFailures}}
+			ip_failures_per_day 100000
+		}
+		claim https://example.test/roles roles
+		claim https://example.test/org_id app_metadata.org_id
+		claim https://example.test/city user_metadata.city
+		claim https://example.test/is_admin ` + "`" + `"admin" in roles` + "`" + `
+		id_claim https://example.test/nick user.nickname
+		deny ` + "`" + `has(app_metadata.blocked) && app_metadata.blocked` + "`" + ` "This account is blocked."
+		{{.Extra}}
+	}
+}
+
+http://localhost:{{.HTTPPort}} {
+	claimgate_login
+
+	handle /api/* {
+		claimgate_verify {
+			audience https://api.example.test
+			header X-User-Id sub
+			header X-User-Roles https://example.test/roles
+			header X-Org-Id https://example.test/org_id
+			header X-User-City https://example.test/city
+			header X-Is-Admin https://example.test/is_admin
+			header X-Permissions permissions
+		}
+		reverse_proxy {{.Upstream}} {
+			header_up X-Placeholder-Id {http.auth.user.id}
+		}
+	}
+
+	handle /admin/* {
+		claimgate_verify {
+			audience https://api.example.test
+			header X-User-Id sub
+			require https://example.test/roles admin
+		}
+		reverse_proxy {{.Upstream}}
+	}
+
+	handle /optional/* {
+		claimgate_verify {
+			audience https://api.example.test
+			header X-User-Id sub
+			header X-User-Roles https://example.test/roles
+			optional
+		}
+		reverse_proxy {{.Upstream}}
+	}
+
+	handle /external/* {
+		claimgate_verify {
+			issuer {{.ExternalIssuer}}
+			jwks_url {{.ExternalJWKS}}
+			audience https://api.example.test
+			header X-User-Id sub
+			header X-User-Roles https://example.test/roles
+		}
+		reverse_proxy {{.Upstream}}
+	}
+
+	handle /placeholders/* {
+		claimgate_verify {
+			audience https://api.example.test
+			header X-User-Id sub
+		}
+		respond "id={http.auth.user.id} org={http.auth.user.https://example.test/org_id}" 200
+	}
+
+	handle {
+		respond "next handler" 200
+	}
+}
+
+http://localhost:{{.ErrorsPort}} {
+	claimgate_verify {
+		audience https://api.example.test
+		header X-User-Id sub
+	}
+	reverse_proxy {{.Upstream}}
+
+	handle_errors {
+		respond "rendered by handle_errors: {err.status_code}"
+	}
+}
+`))
+
+// start loads the test configuration on a fresh demo database and returns
+// the running env. The config is unloaded (and the database dropped) when the
+// test ends.
+func start(t *testing.T, opts options) *env {
+	t.Helper()
+	dsn := storetest.NewDemoDatabase(t)
+	return startOn(t, dsn, opts)
+}
+
+// startOn is start on a database the test prepared.
+func startOn(t *testing.T, dsn string, opts options) *env {
+	t.Helper()
+	if opts.MaxFailures == 0 {
+		opts.MaxFailures = 100000
+	}
+	ports := freePorts(t, 3)
+	e := &env{
+		t:        t,
+		tester:   caddytest.NewTester(t),
+		base:     fmt.Sprintf("http://localhost:%d", ports[0]),
+		errBase:  fmt.Sprintf("http://localhost:%d", ports[2]),
+		issuer:   fmt.Sprintf("http://localhost:%d/", ports[0]),
+		dsn:      dsn,
+		upstream: newRecorder(t),
+		external: newExternalIssuer(t),
+	}
+	data := map[string]any{
+		"Admin":             adminAddr,
+		"HTTPPort":          ports[0],
+		"HTTPSPort":         ports[1],
+		"ErrorsPort":        ports[2],
+		"Storage":           t.TempDir(),
+		"Issuer":            e.issuer,
+		"DSN":               dsn,
+		"UserQuery":         embedded.DemoUserQuery,
+		"RolesQuery":        embedded.DemoRolesQuery,
+		"PermissionsQuery":  embedded.DemoPermissionsQuery,
+		"OrganizationQuery": embedded.DemoOrganizationQuery,
+		"SigningKey":        opts.SigningKey,
+		"MaxFailures":       opts.MaxFailures,
+		"Extra":             opts.Extra,
+		"Upstream":          e.upstream.addr(),
+		"ExternalIssuer":    e.external.issuer(),
+		"ExternalJWKS":      e.external.jwksURL(),
+	}
+	var cfg bytes.Buffer
+	if err := configTemplate.Execute(&cfg, data); err != nil {
+		t.Fatal(err)
+	}
+	e.load(cfg.String())
+	return e
+}
+
+// load runs cfg in caddytest's Caddy and unloads it when the test ends,
+// before the database is dropped (cleanups run last-in first-out).
+func (e *env) load(cfg string) {
+	e.t.Helper()
+	e.tester.InitServer(cfg, "caddyfile")
+	if e.t.Failed() {
+		e.t.FailNow()
+	}
+	e.t.Cleanup(func() { unload(e.t) })
+}
+
+// unload replaces the running config with one that only keeps the admin
+// endpoint, so that the apps' Cleanup runs while their database still exists.
+func unload(t *testing.T) {
+	cfg := fmt.Sprintf(`{"admin":{"listen":%q}}`, adminAddr)
+	resp, err := http.Post("http://"+adminAddr+"/load", "application/json", strings.NewReader(cfg))
+	if err != nil {
+		t.Errorf("unloading the config: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		t.Errorf("unloading the config: %s: %s", resp.Status, body)
+	}
+}
+
+// freePorts returns n distinct free loopback ports.
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ports []int
+	var listeners []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range listeners {
+		l.Close()
+	}
+	return ports
+}
+
+// recorder is the upstream app: it records the headers of every request it
+// receives and answers upstreamBody.
+type recorder struct {
+	srv *httptest.Server
+
+	mu    sync.Mutex
+	calls int
+	last  http.Header
+}
+
+func newRecorder(t testing.TB) *recorder {
+	r := new(recorder)
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.calls++
+		r.last = req.Header.Clone()
+		r.mu.Unlock()
+		fmt.Fprint(w, upstreamBody)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *recorder) addr() string { return strings.TrimPrefix(r.srv.URL, "http://") }
+
+// reset forgets the recorded requests.
+func (r *recorder) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls, r.last = 0, nil
+}
+
+// received returns the number of requests since the last reset and the
+// headers of the latest.
+func (r *recorder) received() (int, http.Header) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls, r.last
+}
+
+// request is one HTTP request to the running Caddy.
+type request struct {
+	method string
+	path   string // appended to the base URL
+	body   string
+	header http.Header
+	// contentLength -1 sends the body chunked.
+	contentLength int64
+}
+
+// response is a request's answer with its body read.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// oauthError is an RFC 6749 §5.2 error body.
+type oauthError struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+func (r response) String() string {
+	return fmt.Sprintf("%d %s", r.status, truncate(string(r.body), 300))
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// oauthError decodes the body as an OAuth error.
+func (r response) oauthError(t testing.TB) oauthError {
+	t.Helper()
+	var e oauthError
+	if err := json.Unmarshal(r.body, &e); err != nil {
+		t.Errorf("error body %q is not JSON: %v", truncate(string(r.body), 200), err)
+	}
+	return e
+}
+
+// do sends req to base and reads the whole answer.
+func (e *env) do(base string, req request) response {
+	e.t.Helper()
+	method := req.method
+	if method == "" {
+		method = http.MethodGet
+	}
+	var body io.Reader
+	if req.body != "" || method == http.MethodPost {
+		body = strings.NewReader(req.body)
+	}
+	hr, err := http.NewRequest(method, base+req.path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if req.contentLength < 0 {
+		hr.ContentLength = -1
+		hr.Body = io.NopCloser(strings.NewReader(req.body)) // hides the length
+	}
+	for k, vs := range req.header {
+		hr.Header[k] = vs // verbatim: tests send non-canonical spellings
+	}
+	resp, err := e.tester.Client.Do(hr)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, req.path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatalf("%s %s: reading body: %v", method, req.path, err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// form encodes key/value pairs in order, repeating keys as given.
+func form(kv ...string) string {
+	var parts []string
+	for i := 0; i+1 < len(kv); i += 2 {
+		parts = append(parts, url.QueryEscape(kv[i])+"="+url.QueryEscape(kv[i+1]))
+	}
+	return strings.Join(parts, "&")
+}
+
+// postForm posts a form body to /oauth/token.
+func (e *env) postForm(body string, header ...string) response {
+	e.t.Helper()
+	h := headers(header...)
+	h.Set("Content-Type", "application/x-www-form-urlencoded")
+	return e.do(e.base, request{method: http.MethodPost, path: "/oauth/token", body: body, header: h})
+}
+
+// postJSON posts v (or a string taken verbatim) as JSON to /oauth/token.
+func (e *env) postJSON(v any, header ...string) response {
+	e.t.Helper()
+	body, ok := v.(string)
+	if !ok {
+		b, err := json.Marshal(v)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		body = string(b)
+	}
+	h := headers(header...)
+	h.Set("Content-Type", "application/json")
+	return e.do(e.base, request{method: http.MethodPost, path: "/oauth/token", body: body, header: h})
+}
+
+// headers builds a header from name/value pairs, names kept verbatim.
+func headers(kv ...string) http.Header {
+	h := make(http.Header)
+	for i := 0; i+1 < len(kv); i += 2 {
+		h[kv[i]] = append(h[kv[i]], kv[i+1])
+	}
+	return h
+}
+
+// basicAuth is an Authorization header value for client_secret_basic.
+func basicAuth(id, secret string) string {
+	raw := url.QueryEscape(id) + ":" + url.QueryEscape(secret)
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(raw))
+}
+
+// tokenResponse is the token endpoint's success body.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	Scope        string `json:"scope"`
+	IDToken      string `json:"id_token"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+// login runs the password grant for the web-backend client (client_secret_post)
+// with extra form parameters, and fails the test unless it succeeds.
+func (e *env) login(username, password string, extra ...string) tokenResponse {
+	e.t.Helper()
+	kv := append([]string{"grant_type", "password", "client_id", webClient, "client_secret", webSecret,
+		"username", username, "password", password}, extra...)
+	resp := e.postForm(form(kv...))
+	if resp.status != http.StatusOK {
+		e.t.Fatalf("login %s: %s", username, resp)
+	}
+	return decodeToken(e.t, resp)
+}
+
+func decodeToken(t testing.TB, resp response) tokenResponse {
+	t.Helper()
+	var tr tokenResponse
+	if err := json.Unmarshal(resp.body, &tr); err != nil {
+		t.Fatalf("token response %q: %v", resp.body, err)
+	}
+	if tr.AccessToken == "" || tr.TokenType != "Bearer" || tr.ExpiresIn <= 0 {
+		t.Errorf("token response %s lacks access_token, token_type Bearer or expires_in", resp.body)
+	}
+	return tr
+}
+
+// get sends GET base+path with a bearer token (when not empty) and extra
+// headers.
+func (e *env) get(base, path, token string, header ...string) response {
+	e.t.Helper()
+	h := headers(header...)
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return e.do(base, request{path: path, header: h})
+}
+
+// wantNoStore checks the caching headers every token endpoint answer has.
+func wantNoStore(t testing.TB, resp response) {
+	t.Helper()
+	if got := resp.header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Cache-Control = %q, want no-store", got)
+	}
+	if got := resp.header.Get("Pragma"); got != "no-cache" {
+		t.Errorf("Pragma = %q, want no-cache", got)
+	}
+}
+
+// unixNow is the current time for hand-made tokens.
+func unixNow() int64 { return time.Now().Unix() }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
