@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -234,14 +235,7 @@ func (v *Verifier) keyFor(ctx context.Context, segment string) (key *Key, kid st
 	return key, kid, nil
 }
 
-func isSupported(alg string) bool {
-	for _, a := range supportedAlgorithms {
-		if a == alg {
-			return true
-		}
-	}
-	return false
-}
+func isSupported(alg string) bool { return slices.Contains(supportedAlgorithms, alg) }
 
 // typeMatches compares media types as RFC 7515 §4.1.9 and RFC 9068 §4 ask:
 // case-insensitively, with the "application/" prefix optional.
