@@ -134,6 +134,13 @@ func provisionHarness(t testing.TB, app *App) (*harness, error) {
 	return h, nil
 }
 
+// with returns a copy of h that reports to t (for subtests).
+func (h *harness) with(t testing.TB) *harness {
+	c := *h
+	c.t = t
+	return &c
+}
+
 // assertNoSecretsLogged fails when a password, client secret or token of
 // the fixtures appears in any log entry.
 func (h *harness) assertNoSecretsLogged() {

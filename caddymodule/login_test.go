@@ -1,6 +1,14 @@
 package caddymodule
 
 import (
+	"bytes"
+	"encoding/base64"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -76,4 +84,171 @@ func sameStrings(got any, want []string) bool {
 		}
 	}
 	return true
+}
+
+// TestTokenErrors covers SPEC §3's error table and its order: each case
+// breaks one rule, and those that break two check which one answers.
+func TestTokenErrors(t *testing.T) {
+	h := newHarness(t, nil)
+	big := strings.Repeat("a", maxRequestBody+1)
+	basicWeb := clientBasic(webClient, webSecret)
+	long := alicePassword + strings.Repeat("!", 73-len(alicePassword)) // 73 bytes, over bcrypt's limit
+
+	tests := []struct {
+		name   string
+		req    loginRequest
+		form   url.Values // when set, sent form-encoded as req's body
+		status int
+		code   string
+		desc   string // when set, the exact error_description
+		header [2]string
+	}{
+		// method
+		{name: "GET", req: loginRequest{method: http.MethodGet}, status: 405, code: "invalid_request", header: [2]string{"Allow", "POST"}},
+		{name: "PUT before body size", req: loginRequest{method: http.MethodPut, contentType: formType, body: big}, status: 405, code: "invalid_request"},
+		// body size
+		{name: "body over 16 KiB", req: loginRequest{contentType: formType, body: "grant_type=password&x=" + big}, status: 413, code: "invalid_request"},
+		{name: "size before content type", req: loginRequest{contentType: "text/plain", body: big}, status: 413, code: "invalid_request"},
+		// body syntax
+		{name: "text/plain", req: loginRequest{contentType: "text/plain", body: passwordForm().Encode()}, status: 400, code: "invalid_request"},
+		{name: "no content type", req: loginRequest{body: passwordForm().Encode()}, status: 400, code: "invalid_request"},
+		{name: "duplicated username", req: loginRequest{contentType: formType, body: passwordForm().Encode() + "&username=bob%40example.test"}, status: 400, code: "invalid_request"},
+		{name: "duplicated before grant type", req: loginRequest{contentType: formType, body: "grant_type=x&grant_type=y"}, status: 400, code: "invalid_request"},
+		{name: "malformed JSON", req: loginRequest{contentType: jsonType, body: `{"grant_type":"password",`}, status: 400, code: "invalid_request"},
+		{name: "JSON number", req: loginRequest{contentType: jsonType, body: `{"grant_type":"password","username":1}`}, status: 400, code: "invalid_request"},
+		{name: "JSON duplicate", req: loginRequest{contentType: jsonType, body: `{"grant_type":"password","grant_type":"password"}`}, status: 400, code: "invalid_request"},
+		{name: "non-UTF-8 username", req: loginRequest{contentType: formType, body: strings.Replace(passwordForm().Encode(), "alice%40", "%FF%FEalice%40", 1)}, status: 400, code: "invalid_request"},
+		// grant type
+		{name: "missing grant_type", form: passwordForm("grant_type", ""), status: 400, code: "invalid_request"},
+		{name: "unknown grant", form: passwordForm("grant_type", "client_credentials"), status: 400, code: "unsupported_grant_type"},
+		{name: "unknown grant before client", form: passwordForm("grant_type", "authorization_code", "client_secret", "nope"), status: 400, code: "unsupported_grant_type"},
+		{name: "refresh_token not available yet", form: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {webClient}, "client_secret": {webSecret}}, status: 400, code: "unsupported_grant_type"},
+		// client authentication
+		{name: "unknown client", form: passwordForm("client_id", "nobody"), status: 401, code: "invalid_client"},
+		{name: "wrong secret", form: passwordForm("client_secret", "wrong"), status: 401, code: "invalid_client"},
+		{name: "secret of another client", form: passwordForm("client_secret", m2mSecret), status: 401, code: "invalid_client"},
+		{name: "missing secret", form: passwordForm("client_secret", ""), status: 401, code: "invalid_client"},
+		{name: "missing client_id", form: passwordForm("client_id", "", "client_secret", ""), status: 401, code: "invalid_client"},
+		{name: "public client sends a secret", form: passwordForm("client_id", spaClient, "client_secret", "anything"), status: 401, code: "invalid_client"},
+		{name: "client before params", form: passwordForm("client_secret", "wrong", "username", ""), status: 401, code: "invalid_client"},
+		{name: "basic wrong secret", form: passwordForm("client_id", "", "client_secret", ""),
+			req: loginRequest{header: http.Header{"Authorization": {clientBasic(webClient, "wrong")}}}, status: 401, code: "invalid_client",
+			header: [2]string{"WWW-Authenticate", `Basic realm="claimgate"`}},
+		{name: "basic unknown client", form: passwordForm("client_id", "", "client_secret", ""),
+			req: loginRequest{header: http.Header{"Authorization": {clientBasic("nobody", webSecret)}}}, status: 401, code: "invalid_client",
+			header: [2]string{"WWW-Authenticate", `Basic realm="claimgate"`}},
+		{name: "basic not URL-encoded", form: passwordForm("client_id", "", "client_secret", ""),
+			req: loginRequest{header: http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(webClient+":s3cr%zz"))}}}, status: 401, code: "invalid_client",
+			header: [2]string{"WWW-Authenticate", `Basic realm="claimgate"`}},
+		{name: "basic malformed", form: passwordForm("client_id", "", "client_secret", ""),
+			req: loginRequest{header: http.Header{"Authorization": {"Basic !!!"}}}, status: 401, code: "invalid_client",
+			header: [2]string{"WWW-Authenticate", `Basic realm="claimgate"`}},
+		{name: "basic and post together", form: passwordForm("client_id", ""),
+			req: loginRequest{header: http.Header{"Authorization": {basicWeb}}}, status: 400, code: "invalid_request"},
+		{name: "basic and another client_id", form: passwordForm("client_id", spaClient, "client_secret", ""),
+			req: loginRequest{header: http.Header{"Authorization": {basicWeb}}}, status: 400, code: "invalid_request"},
+		// grant allowed for the client
+		{name: "grant not allowed", form: passwordForm("client_id", m2mClient, "client_secret", m2mSecret), status: 400, code: "unauthorized_client"},
+		{name: "grant check before params", form: passwordForm("client_id", m2mClient, "client_secret", m2mSecret, "password", ""), status: 400, code: "unauthorized_client"},
+		{name: "password-realm needs password grant", form: passwordForm("grant_type", grantPasswordRealm, "client_id", m2mClient, "client_secret", m2mSecret), status: 400, code: "unauthorized_client"},
+		// required parameters
+		{name: "missing username", form: passwordForm("username", ""), status: 400, code: "invalid_request"},
+		{name: "missing password", form: passwordForm("password", ""), status: 400, code: "invalid_request"},
+		{name: "params before realm", form: passwordForm("password", "", "grant_type", grantPasswordRealm, "realm", "other"), status: 400, code: "invalid_request", desc: "Missing username or password."},
+		// realm
+		{name: "wrong realm", form: passwordForm("grant_type", grantPasswordRealm, "realm", "other-db"), status: 400, code: "invalid_request", desc: "Unknown realm."},
+		{name: "realm before audience", form: passwordForm("grant_type", grantPasswordRealm, "realm", "other-db", "audience", "https://evil.test"), status: 400, code: "invalid_request"},
+		// audience
+		{name: "audience not allowed", form: passwordForm("audience", "https://evil.test"), status: 400, code: "invalid_target"},
+		{name: "audience of another client only", form: passwordForm("client_id", spaClient, "client_secret", "", "audience", loginAPI2), status: 400, code: "invalid_target"},
+		{name: "audience before scope", form: passwordForm("audience", "https://evil.test", "scope", "admin:all"), status: 400, code: "invalid_target"},
+		// scope
+		{name: "unknown scope", form: passwordForm("scope", "openid admin:all"), status: 400, code: "invalid_scope"},
+		{name: "scope of another client", form: passwordForm("client_id", spaClient, "client_secret", "", "scope", "read:orders"), status: 400, code: "invalid_scope"},
+		{name: "offline_access without refresh grant", form: passwordForm("client_id", spaClient, "client_secret", "", "scope", "openid offline_access"), status: 400, code: "invalid_scope"},
+		{name: "scope before credentials", form: passwordForm("scope", "admin:all", "password", "wrong"), status: 400, code: "invalid_scope"},
+		// credentials
+		{name: "wrong password", form: passwordForm("password", "wrong"), status: 400, code: "invalid_grant", desc: wrongCredentials},
+		{name: "unknown user", form: passwordForm("username", "nobody@example.test"), status: 400, code: "invalid_grant", desc: wrongCredentials},
+		{name: "blocked user", form: passwordForm("username", eve, "password", evePassword), status: 400, code: "invalid_grant", desc: wrongCredentials},
+		{name: "bcrypt password over 72 bytes", form: passwordForm("password", long), status: 400, code: "invalid_grant", desc: wrongCredentials},
+		{name: "SQL in username", form: passwordForm("username", "' OR '1'='1' -- "), status: 400, code: "invalid_grant", desc: wrongCredentials},
+		{name: "SQL in username with quote", form: passwordForm("username", `alice@example.test' OR 1=1 #`), status: 400, code: "invalid_grant", desc: wrongCredentials},
+		{name: "SQL in password", form: passwordForm("password", "' OR '1'='1"), status: 400, code: "invalid_grant", desc: wrongCredentials},
+		{name: "NUL in username", form: passwordForm("username", "alice@example.test\x00"), status: 400, code: "invalid_grant", desc: wrongCredentials},
+		{name: "credentials before organization", form: passwordForm("password", "wrong", "organization", "org_globex"), status: 400, code: "invalid_grant"},
+		// organization membership
+		{name: "not a member", form: passwordForm("organization", "org_globex"), status: 403, code: "access_denied"},
+		{name: "unknown organization", form: passwordForm("organization", "org_nope"), status: 403, code: "access_denied"},
+		{name: "organization before deny", form: passwordForm("username", frank, "password", frankPassword, "organization", "org_acme"), status: 403, code: "access_denied",
+			desc: "The user is not a member of the organization."},
+		// deny rules
+		{name: "deny rule", form: passwordForm("username", frank, "password", frankPassword), status: 403, code: "access_denied", desc: denyMessage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := tt.req
+			if tt.form != nil {
+				req.contentType, req.body = formType, tt.form.Encode()
+			}
+			w := h.with(t).do(req)
+			e := expectError(t, w, tt.status, tt.code)
+			if tt.desc != "" && e.Description != tt.desc {
+				t.Errorf("error_description = %q, want %q", e.Description, tt.desc)
+			}
+			if tt.header[0] != "" && w.Header().Get(tt.header[0]) != tt.header[1] {
+				t.Errorf("%s = %q, want %q", tt.header[0], w.Header().Get(tt.header[0]), tt.header[1])
+			}
+			if tt.status != 401 && w.Header().Get("WWW-Authenticate") != "" {
+				t.Errorf("WWW-Authenticate on a %d", tt.status)
+			}
+		})
+	}
+	if h.next != 0 {
+		t.Errorf("the next handler ran %d times", h.next)
+	}
+}
+
+// TestBadCredentialsLookAlike checks that every bad-credentials case gets
+// byte-identical answers (status, headers and body).
+func TestBadCredentialsLookAlike(t *testing.T) {
+	h := newHarness(t, nil)
+	long := strings.Repeat("x", 100)
+	cases := map[string]url.Values{
+		"wrong password": passwordForm("password", "wrong"),
+		"unknown user":   passwordForm("username", "nobody@example.test"),
+		"blocked user":   passwordForm("username", eve, "password", evePassword),
+		"over 72 bytes":  passwordForm("password", long),
+		"argon2id wrong": passwordForm("username", bob, "password", "wrong"),
+	}
+	var first *httptest.ResponseRecorder
+	for name, form := range cases {
+		w := h.form(form)
+		expectError(t, w, 400, "invalid_grant")
+		if first == nil {
+			first = w
+			continue
+		}
+		if !bytes.Equal(w.Body.Bytes(), first.Body.Bytes()) {
+			t.Errorf("%s: body %q differs from %q", name, w.Body, first.Body)
+		}
+		if !maps.EqualFunc(w.Header(), first.Header(), slices.Equal) {
+			t.Errorf("%s: headers %v differ from %v", name, w.Header(), first.Header())
+		}
+	}
+	if want := `{"error":"invalid_grant","error_description":"Wrong email or password."}` + "\n"; first.Body.String() != want {
+		t.Errorf("body = %q, want %q", first.Body, want)
+	}
+}
+
+func TestAuth0Errors(t *testing.T) {
+	h := newHarness(t, func(a *App) { a.Errors = "auth0" })
+	for _, form := range []url.Values{passwordForm("password", "wrong"), passwordForm("username", "nobody@example.test")} {
+		e := expectError(t, h.form(form), 403, "invalid_grant")
+		if e.Description != wrongCredentials {
+			t.Errorf("error_description = %q", e.Description)
+		}
+	}
+	// Only the bad-credentials case changes.
+	expectError(t, h.form(passwordForm("scope", "nope")), 400, "invalid_scope")
 }
