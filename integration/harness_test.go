@@ -21,7 +21,6 @@ import (
 
 	_ "github.com/claimgate/claimgate" // the claimgate modules and directives
 	"github.com/claimgate/claimgate/store/embedded"
-	"github.com/claimgate/claimgate/store/storetest"
 )
 
 // Fixtures of the test configuration (see configTemplate).
@@ -230,13 +229,13 @@ http://localhost:{{.ErrorsPort}} {
 }
 `))
 
-// start loads the test configuration on a fresh demo database and returns
+// start loads the test configuration on a fresh demo database (with the
+// extra users of extraUsersDatabase) and returns
 // the running env. The config is unloaded (and the database dropped) when the
 // test ends.
 func start(t *testing.T, opts options) *env {
 	t.Helper()
-	dsn := storetest.NewDemoDatabase(t)
-	return startOn(t, dsn, opts)
+	return startOn(t, extraUsersDatabase(t), opts)
 }
 
 // startOn is start on a database the test prepared.
@@ -494,6 +493,9 @@ func basicAuth(id, secret string) string {
 	raw := url.QueryEscape(id) + ":" + url.QueryEscape(secret)
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(raw))
 }
+
+// b64std is standard Base64 (what Basic credentials use).
+func b64std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 // tokenResponse is the token endpoint's success body.
 type tokenResponse struct {
