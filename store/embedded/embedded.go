@@ -87,8 +87,8 @@ func start() (*instance, error) {
 	quietLogrus()
 
 	db := memory.NewDatabase(DatabaseName)
-	// Without this the memory tables have no primary-key index: lookups by
-	// id would scan and UNIQUE/PRIMARY KEY violations would go unnoticed.
+	// Without this the memory tables have no primary-key index, and a
+	// FOREIGN KEY (which needs one on the referenced table) fails to create.
 	db.BaseDatabase.EnablePrimaryKeyIndexes()
 	pro := memory.NewDBProvider(db)
 	// Same for databases created later (CREATE DATABASE, as storetest does).
