@@ -63,15 +63,15 @@ func newTestKeys(t testing.TB, alg, name string) *token.Manager {
 func accessClaims() map[string]any {
 	now := time.Now()
 	return map[string]any{
-		"iss":       testIssuer,
-		"sub":       testSubject,
-		"aud":       []any{testAudience, testIssuer + "userinfo"},
-		"iat":       now.Unix(),
-		"exp":       now.Add(time.Hour).Unix(),
-		"jti":       "jti-" + now.Format(time.RFC3339Nano),
-		"client_id": "web-backend",
-		"scope":     "read:orders write:orders",
-		"email":     "ada@example.test",
+		"iss":                        testIssuer,
+		"sub":                        testSubject,
+		"aud":                        []any{testAudience, testIssuer + "userinfo"},
+		"iat":                        now.Unix(),
+		"exp":                        now.Add(time.Hour).Unix(),
+		"jti":                        "jti-" + now.Format(time.RFC3339Nano),
+		"client_id":                  "web-backend",
+		"scope":                      "read:orders write:orders",
+		"email":                      "ada@example.test",
 		"https://example.test/roles": []any{"admin", "billing"},
 	}
 }
