@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -251,4 +252,155 @@ func TestAuth0Errors(t *testing.T) {
 	}
 	// Only the bad-credentials case changes.
 	expectError(t, h.form(passwordForm("scope", "nope")), 400, "invalid_scope")
+}
+
+// TestTokenSuccessVariants covers the accepted forms of a login.
+func TestTokenSuccessVariants(t *testing.T) {
+	h := newHarness(t, nil)
+
+	t.Run("JSON body and Basic auth", func(t *testing.T) {
+		h := h.with(t)
+		body, _ := expectToken(t, h.jsonPost(map[string]string{
+			"grant_type": "password", "username": alice, "password": alicePassword, "audience": loginAPI2,
+		}, "Authorization", clientBasic(webClient, webSecret)))
+		_, claims := h.parseJWT(body.AccessToken)
+		if claims["aud"] != loginAPI2 || claims["client_id"] != webClient {
+			t.Errorf("aud %v client_id %v", claims["aud"], claims["client_id"])
+		}
+	})
+	t.Run("Basic with the same client_id in the body", func(t *testing.T) {
+		expectToken(t, h.with(t).form(passwordForm("client_secret", ""), "Authorization", clientBasic(webClient, webSecret)))
+	})
+	t.Run("JSON with charset", func(t *testing.T) {
+		h := h.with(t)
+		b, _ := json.Marshal(map[string]string{"grant_type": "password", "username": alice, "password": alicePassword,
+			"client_id": webClient, "client_secret": webSecret})
+		expectToken(t, h.do(loginRequest{contentType: "application/json; charset=utf-8", body: string(b)}))
+	})
+	t.Run("password-realm with the database name", func(t *testing.T) {
+		expectToken(t, h.with(t).form(passwordForm("grant_type", grantPasswordRealm, "realm", defaultDatabaseName)))
+	})
+	t.Run("password-realm without realm", func(t *testing.T) {
+		expectToken(t, h.with(t).form(passwordForm("grant_type", grantPasswordRealm)))
+	})
+	t.Run("public client", func(t *testing.T) {
+		h := h.with(t)
+		body, _ := expectToken(t, h.form(passwordForm("client_id", spaClient, "client_secret", "", "username", bob, "password", bobPassword)))
+		_, claims := h.parseJWT(body.AccessToken)
+		if claims["sub"] != "2" || claims["client_id"] != spaClient || claims["aud"] != loginAPI {
+			t.Errorf("claims %v", claims)
+		}
+	})
+	t.Run("query parameters are ignored", func(t *testing.T) {
+		h := h.with(t)
+		w := h.do(loginRequest{path: pathToken + "?username=bob%40example.test&password=x", contentType: formType, body: passwordForm().Encode()})
+		body, _ := expectToken(t, w)
+		if _, claims := h.parseJWT(body.AccessToken); claims["sub"] != "1" {
+			t.Errorf("sub = %v", claims["sub"])
+		}
+	})
+	t.Run("openid profile email", func(t *testing.T) {
+		h := h.with(t)
+		body, _ := expectToken(t, h.form(passwordForm("scope", "openid profile email write:orders openid")))
+		if body.Scope != "openid profile email write:orders" {
+			t.Errorf("scope = %q", body.Scope)
+		}
+		header, id := h.parseJWT(body.IDToken)
+		if header["typ"] != "JWT" {
+			t.Errorf("ID token typ = %v", header["typ"])
+		}
+		want := map[string]any{
+			"iss": loginIssuer, "sub": "1", "aud": webClient, "email": alice, "email_verified": true,
+			"name": "Alice Liddell", "nickname": "alice", "picture": "https://example.test/avatars/alice.png",
+			idNicknameName: "alice",
+		}
+		for k, v := range want {
+			if id[k] != v {
+				t.Errorf("ID claim %s = %v, want %v", k, id[k], v)
+			}
+		}
+		if _, ok := id["updated_at"]; ok {
+			t.Errorf("updated_at = %#v, though user_query has no such column", id["updated_at"])
+		}
+		_, access := h.parseJWT(body.AccessToken)
+		for _, k := range []string{"email", "name", idNicknameName} {
+			if _, ok := access[k]; ok {
+				t.Errorf("access token carries %s", k)
+			}
+		}
+	})
+	t.Run("email scope only", func(t *testing.T) {
+		h := h.with(t)
+		body, _ := expectToken(t, h.form(passwordForm("scope", "openid email")))
+		_, id := h.parseJWT(body.IDToken)
+		if id["email"] != alice {
+			t.Errorf("email = %v", id["email"])
+		}
+		if _, ok := id["name"]; ok {
+			t.Error("name without the profile scope")
+		}
+	})
+	t.Run("offline_access is not granted until refresh tokens exist", func(t *testing.T) {
+		body, raw := expectToken(t, h.with(t).form(passwordForm("scope", "openid offline_access")))
+		if body.Scope != "openid" {
+			t.Errorf("scope = %q", body.Scope)
+		}
+		if _, ok := raw["refresh_token"]; ok {
+			t.Error("refresh_token issued")
+		}
+	})
+	t.Run("organization", func(t *testing.T) {
+		h := h.with(t)
+		body, _ := expectToken(t, h.form(passwordForm("organization", "org_acme", "scope", "openid")))
+		_, access := h.parseJWT(body.AccessToken)
+		_, id := h.parseJWT(body.IDToken)
+		for _, claims := range []map[string]any{access, id} {
+			if claims["org_id"] != "org_acme" || claims["org_name"] != "Acme Corp" {
+				t.Errorf("org claims %v %v", claims["org_id"], claims["org_name"])
+			}
+		}
+	})
+	t.Run("PHP bcrypt, no metadata claims", func(t *testing.T) {
+		h := h.with(t)
+		body, _ := expectToken(t, h.form(passwordForm("username", "carol@example.test", "password", "carol-php-bcrypt")))
+		_, claims := h.parseJWT(body.AccessToken)
+		if !sameStrings(claims[rolesClaim], []string{"viewer"}) || !sameStrings(claims["permissions"], []string{"read:orders"}) {
+			t.Errorf("claims %v", claims)
+		}
+		if _, ok := claims[cityClaim]; ok {
+			t.Error("city claim from empty user_metadata")
+		}
+	})
+	t.Run("Django PBKDF2, no roles", func(t *testing.T) {
+		h := h.with(t)
+		body, _ := expectToken(t, h.form(passwordForm("username", "dave@example.test", "password", "dave-django-pbkdf2")))
+		_, claims := h.parseJWT(body.AccessToken)
+		if !sameStrings(claims["permissions"], []string{}) || !sameStrings(claims[rolesClaim], []string{}) {
+			t.Errorf("permissions %#v roles %#v", claims["permissions"], claims[rolesClaim])
+		}
+	})
+}
+
+func TestEpochSeconds(t *testing.T) {
+	tests := []struct {
+		in   any
+		want int64
+		ok   bool
+	}{
+		{int64(1700000000), 1700000000, true},
+		{"1700000000", 1700000000, true},
+		{"2023-11-14 22:13:20", 1700000000, true},
+		{"2023-11-14 22:13:20.5", 1700000000, true},
+		{"2023-11-14T22:13:20Z", 1700000000, true},
+		{time.Unix(1700000000, 0), 1700000000, true},
+		{"yesterday", 0, false},
+		{3.5, 0, false},
+		{nil, 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := epochSeconds(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("epochSeconds(%#v) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
 }
