@@ -2,16 +2,130 @@ package store
 
 import (
 	"database/sql"
-	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/go-sql-driver/mysql"
 )
 
-// ValidateDSN checks that dsn parses as a go-sql-driver DSN.
-func ValidateDSN(dsn string) error { return errors.New("store.ValidateDSN: pending") }
+// Pool settings. claimgate's queries are short point lookups, so a pool is
+// sized for concurrency, not throughput of long queries.
+const (
+	// connMaxLifetime recycles connections before the usual network idle
+	// cutoffs (load balancers, ProxySQL, NAT tables: often 5 min or more)
+	// and well before MySQL's wait_timeout, as go-sql-driver's README
+	// recommends. Each new connection re-prepares our few statements once.
+	connMaxLifetime = 3 * time.Minute
+	// connMaxIdleTime closes connections left over from a burst.
+	connMaxIdleTime = time.Minute
+	// defaultDialTimeout bounds a TCP connect when the DSN sets no
+	// `timeout`. Queries carry their own (shorter) context deadline; this is
+	// the backstop for callers without one.
+	defaultDialTimeout = 5 * time.Second
+	// defaultIOTimeout bounds one read or write on a connection when the DSN
+	// sets no readTimeout/writeTimeout, so a half-open TCP connection cannot
+	// hang a caller that has no deadline. Generous: DDL run at start-up
+	// (manage_schema) may wait for metadata locks.
+	defaultIOTimeout = 30 * time.Second
+)
+
+// dbPool shares one *sql.DB per DSN across Caddy config reloads, so a reload
+// neither drops warm connections nor briefly doubles them.
+var dbPool = caddy.NewUsagePool()
+
+// pooledDB closes the *sql.DB when the last user releases it.
+type pooledDB struct{ db *sql.DB }
+
+// Destruct implements caddy.Destructor.
+func (p pooledDB) Destruct() error { return p.db.Close() }
+
+// ValidateDSN checks that dsn parses as a go-sql-driver DSN. It does not
+// contact the server.
+func ValidateDSN(dsn string) error {
+	_, err := parseDSN(dsn)
+	return err
+}
+
+// parseDSN parses dsn and applies claimgate's connection settings.
+//
+// Decisions:
+//   - No global driver registry: mysql.NewConnector + sql.OpenDB.
+//   - multiStatements is forced off. claimgate never sends two statements in
+//     one query, and it would turn any injection into stacked queries.
+//   - interpolateParams and parseTime are left as the DSN says. Store runs
+//     every query through a cached prepared statement (one round trip per
+//     query once a connection has it, with parameters bound by the server),
+//     so interpolation would not save a round trip, and values of any
+//     parseTime setting are converted by Store.
+//   - timeout/readTimeout/writeTimeout get defaults when unset (see the
+//     constants above).
+func parseDSN(dsn string) (*mysql.Config, error) {
+	if dsn == "" {
+		return nil, fmt.Errorf("dsn is required")
+	}
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		// The driver's messages never echo the password.
+		return nil, fmt.Errorf("parsing dsn: %w", err)
+	}
+	cfg.MultiStatements = false
+	if cfg.Timeout == 0 {
+		cfg.Timeout = defaultDialTimeout
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = defaultIOTimeout
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = defaultIOTimeout
+	}
+	return cfg, nil
+}
+
+// maxOpenConns sizes the pool. A login uses one connection for user_query,
+// then up to three at once (roles, permissions, organization) plus the state
+// tables; password hashing, which dominates a login, is capped at the CPU
+// count. Four connections per CPU keep logins from queueing on the pool while
+// bounding what several claimgate instances take from the customer's
+// max_connections (151 by default).
+func maxOpenConns() int {
+	return min(max(4*runtime.GOMAXPROCS(0), 8), 64)
+}
 
 // OpenDB returns the process-wide *sql.DB for dsn, shared across config
 // reloads through a caddy.UsagePool. Each successful call must be matched by
 // one ReleaseDB(dsn). It does not contact the server.
-func OpenDB(dsn string) (*sql.DB, error) { return nil, errors.New("store.OpenDB: pending") }
+func OpenDB(dsn string) (*sql.DB, error) {
+	val, _, err := dbPool.LoadOrNew(dsn, func() (caddy.Destructor, error) {
+		cfg, err := parseDSN(dsn)
+		if err != nil {
+			return nil, err
+		}
+		connector, err := mysql.NewConnector(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("configuring mysql connector: %w", err)
+		}
+		db := sql.OpenDB(connector)
+		n := maxOpenConns()
+		db.SetMaxOpenConns(n)
+		// Keep every connection idle-able: reconnecting costs a TCP and
+		// an auth handshake plus re-preparing statements, several round
+		// trips on the login path. connMaxIdleTime trims them after a burst.
+		db.SetMaxIdleConns(n)
+		db.SetConnMaxLifetime(connMaxLifetime)
+		db.SetConnMaxIdleTime(connMaxIdleTime)
+		return pooledDB{db: db}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return val.(pooledDB).db, nil
+}
 
 // ReleaseDB drops one use of dsn's pool and closes it with the last one.
-func ReleaseDB(dsn string) error { return nil }
+// Releasing a DSN that is not open is a no-op.
+func ReleaseDB(dsn string) error {
+	_, err := dbPool.Delete(dsn)
+	return err
+}

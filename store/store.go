@@ -7,6 +7,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,7 +18,11 @@ import (
 
 // Sentinel errors.
 var (
-	// ErrNotFound means user_query returned no row.
+	// ErrNotFound means user_query returned no row. It is also returned,
+	// wrapped, for a row claimgate refuses to trust (user_query matched
+	// several rows, user_id is NULL, app_metadata is not a JSON object), so
+	// that such a login fails exactly like wrong credentials; the cause is
+	// logged.
 	ErrNotFound = errors.New("user not found")
 	// ErrUnavailable wraps every database failure (connection refused,
 	// timeout, bad query at run time). Logins answer 503 for it.
@@ -23,6 +31,9 @@ var (
 	// organization_query returned no row.
 	ErrNotMember = errors.New("user is not a member of the organization")
 )
+
+// DefaultTimeout bounds each query when Config.Timeout is zero.
+const DefaultTimeout = 3 * time.Second
 
 // Config holds the customer's queries. Every query is parameterised.
 type Config struct {
@@ -37,7 +48,54 @@ type Config struct {
 // ValidateConfig checks the queries without touching a database: user_query
 // present with exactly one `?`, roles/permissions with one, organization with
 // two, rehash with two.
-func ValidateConfig(c Config) error { return errors.New("store.ValidateConfig: pending") }
+func ValidateConfig(c Config) error {
+	if strings.TrimSpace(c.UserQuery) == "" {
+		return errors.New("user_query is required")
+	}
+	if c.Timeout < 0 {
+		return fmt.Errorf("timeout must not be negative, got %s", c.Timeout)
+	}
+	for _, q := range c.queries() {
+		if q.sql == "" && q.directive != "user_query" {
+			continue
+		}
+		n, err := countPlaceholders(q.sql)
+		if err != nil {
+			return fmt.Errorf("%s: %w", q.directive, err)
+		}
+		if n != q.params {
+			return fmt.Errorf("%s must have exactly %s '?' %s, found %d",
+				q.directive, numberWords[q.params], pluralPlaceholder(q.params), n)
+		}
+	}
+	return nil
+}
+
+var numberWords = map[int]string{1: "one", 2: "two"}
+
+func pluralPlaceholder(n int) string {
+	if n == 1 {
+		return "placeholder"
+	}
+	return "placeholders"
+}
+
+// querySpec describes one configured query.
+type querySpec struct {
+	directive string // the Caddyfile directive, for errors and logs
+	sql       string
+	params    int // how many `?` it must have
+}
+
+func (c Config) queries() []querySpec {
+	return []querySpec{
+		{"user_query", c.UserQuery, 1},
+		{"roles_query", c.RolesQuery, 1},
+		{"permissions_query", c.PermissionsQuery, 1},
+		{"organization_query", c.OrganizationQuery, 2},
+		{"rehash_query", c.RehashQuery, 2},
+	}
+}
 
 // User is one row of user_query.
 type User struct {
@@ -74,32 +132,382 @@ type Grants struct {
 }
 
 // Store runs the customer's queries on a pooled *sql.DB.
-type Store struct{}
+//
+// Each query is a prepared statement, prepared on first use. Once a pooled
+// connection has it, a query is one round trip with the parameters bound by
+// the server; an unprepared query with arguments would cost two (prepare and
+// execute) unless the DSN turned on client-side interpolation. A failed
+// prepare is not kept, so the next call tries again; database/sql itself
+// re-prepares a kept statement on every new connection, so a server restart
+// needs nothing from us.
+type Store struct {
+	db      *sql.DB
+	logger  *zap.Logger
+	timeout time.Duration
+
+	user, roles, permissions, organization, rehash *lazyStmt // nil when not configured
+}
 
 // New prepares a Store on db. It must not fail when the database is down:
 // statements are prepared on first use (and again after a failure).
 func New(db *sql.DB, cfg Config, logger *zap.Logger) (*Store, error) {
-	return nil, errors.New("store.New: pending")
-}
-
-// FindUser runs user_query for username.
-func (s *Store) FindUser(ctx context.Context, username string) (*User, error) {
-	return nil, errors.New("store.FindUser: pending")
-}
-
-// LoadGrants runs the roles, permissions and organization queries
-// concurrently (organization only when org is not empty).
-func (s *Store) LoadGrants(ctx context.Context, user *User, org string) (Grants, error) {
-	return Grants{}, errors.New("store.LoadGrants: pending")
+	if db == nil {
+		return nil, errors.New("store: nil database")
+	}
+	if err := ValidateConfig(cfg); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	s := &Store{db: db, logger: logger, timeout: cfg.Timeout}
+	if s.timeout == 0 {
+		s.timeout = DefaultTimeout
+	}
+	stmts := []**lazyStmt{&s.user, &s.roles, &s.permissions, &s.organization, &s.rehash}
+	for i, q := range cfg.queries() {
+		if q.sql != "" {
+			*stmts[i] = newLazyStmt(q.directive, q.sql)
+		}
+	}
+	return s, nil
 }
 
 // HasPermissionsQuery reports whether permissions_query is configured.
-func (s *Store) HasPermissionsQuery() bool { return false }
+func (s *Store) HasPermissionsQuery() bool { return s.permissions != nil }
+
+// Close releases prepared statements (not the *sql.DB, which is pooled).
+func (s *Store) Close() error {
+	var errs []error
+	for _, l := range []*lazyStmt{s.user, s.roles, s.permissions, s.organization, s.rehash} {
+		if l != nil {
+			errs = append(errs, l.close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// FindUser runs user_query for username. An empty username finds nobody
+// without a query: it must not match rows whose login column is empty.
+func (s *Store) FindUser(ctx context.Context, username string) (*User, error) {
+	if username == "" {
+		return nil, ErrNotFound
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	rows, err := s.query(ctx, s.user, username)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, vals, err := singleRow(rows)
+	switch {
+	case errors.Is(err, errManyRows):
+		s.logger.Error("user_query returned more than one row for one username; refusing the login "+
+			"(the query must match a unique column)", zap.String("directive", "user_query"))
+		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+	case err != nil:
+		return nil, unavailable("user_query", err)
+	case vals == nil:
+		return nil, ErrNotFound
+	}
+	return s.buildUser(cols, vals)
+}
+
+// LoadGrants runs the roles, permissions and organization queries
+// concurrently (organization only when org is not empty). The first failure
+// cancels the others. ErrNotMember is returned when organization_query finds
+// no row, and also (wrapped) when an organization is asked for but no
+// organization_query is configured: membership that cannot be checked is
+// refused.
+func (s *Store) LoadGrants(ctx context.Context, user *User, org string) (Grants, error) {
+	if user == nil {
+		return Grants{}, errors.New("store: LoadGrants without a user")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var g Grants
+	var tasks []func() error
+	if s.roles != nil {
+		tasks = append(tasks, func() (err error) {
+			g.Roles, err = s.names(ctx, s.roles, user.ID)
+			return err
+		})
+	} else {
+		g.Roles = rolesFromMetadata(user.AppMetadata)
+	}
+	if s.permissions != nil {
+		tasks = append(tasks, func() (err error) {
+			g.Permissions, err = s.names(ctx, s.permissions, user.ID)
+			return err
+		})
+	}
+	if org != "" && s.organization != nil {
+		tasks = append(tasks, func() (err error) {
+			g.Organization, err = s.findOrganization(ctx, user.ID, org)
+			return err
+		})
+	} else if org != "" {
+		// Asking for an organization that cannot be checked must not
+		// silently succeed.
+		return Grants{}, fmt.Errorf("%w: organization requested but organization_query is not configured", ErrNotMember)
+	}
+	if err := runConcurrently(cancel, tasks); err != nil {
+		return Grants{}, err
+	}
+	return g, nil
+}
 
 // UpdatePasswordHash runs rehash_query; a no-op when it is not configured.
 func (s *Store) UpdatePasswordHash(ctx context.Context, userID, hash string) error {
-	return errors.New("store.UpdatePasswordHash: pending")
+	if s.rehash == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	stmt, err := s.rehash.get(ctx, s.db)
+	if err != nil {
+		return unavailable("rehash_query", err)
+	}
+	if _, err := stmt.ExecContext(ctx, hash, userID); err != nil {
+		return unavailable("rehash_query", err)
+	}
+	return nil
 }
 
-// Close releases prepared statements (not the *sql.DB, which is pooled).
-func (s *Store) Close() error { return nil }
+// runConcurrently runs tasks, in goroutines when there are several, and
+// returns the first error; cancel is called on it so the others stop early.
+func runConcurrently(cancel context.CancelFunc, tasks []func() error) error {
+	if len(tasks) == 1 {
+		return tasks[0]()
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for _, task := range tasks {
+		wg.Go(func() {
+			if err := task(); err != nil {
+				mu.Lock()
+				if firstErr == nil { // later errors are mostly our cancellation
+					firstErr = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// names runs a roles/permissions query and returns the first column of each
+// row, skipping NULLs. The result is never nil.
+func (s *Store) names(ctx context.Context, l *lazyStmt, userID string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	rows, err := s.query(ctx, l, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, unavailable(l.directive, err)
+	}
+	vals, ptrs := scanTargets(len(cols))
+	names := []string{}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, unavailable(l.directive, err)
+		}
+		if name, ok := idString(vals[0]); ok {
+			names = append(names, name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable(l.directive, err)
+	}
+	return names, nil
+}
+
+// findOrganization runs organization_query; its first row's org_id and
+// org_name columns (read by name) are the organization.
+func (s *Store) findOrganization(ctx context.Context, userID, org string) (*Organization, error) {
+	const directive = "organization_query"
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	rows, err := s.query(ctx, s.organization, userID, org)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, unavailable(directive, err)
+	}
+	idCol, nameCol := columnIndex(cols, "org_id"), columnIndex(cols, "org_name")
+	if idCol < 0 {
+		return nil, unavailable(directive, errors.New("the query returns no org_id column; alias it, e.g. `o.id AS org_id`"))
+	}
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, unavailable(directive, err)
+		}
+		return nil, ErrNotMember
+	}
+	vals, ptrs := scanTargets(len(cols))
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, unavailable(directive, err)
+	}
+	id, ok := idString(vals[idCol])
+	if !ok {
+		return nil, ErrNotMember // NULL org_id: no membership to speak of
+	}
+	o := &Organization{ID: id}
+	if nameCol >= 0 {
+		o.Name, _ = idString(vals[nameCol])
+	}
+	return o, nil
+}
+
+// query prepares (once) and runs l with args.
+func (s *Store) query(ctx context.Context, l *lazyStmt, args ...any) (*sql.Rows, error) {
+	stmt, err := l.get(ctx, s.db)
+	if err != nil {
+		return nil, unavailable(l.directive, err)
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, unavailable(l.directive, err)
+	}
+	return rows, nil
+}
+
+// unavailable wraps a database failure so that errors.Is finds both
+// ErrUnavailable and the cause (context.DeadlineExceeded, a driver error).
+func unavailable(directive string, err error) error {
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, directive, err)
+}
+
+var errManyRows = errors.New("more than one row")
+
+// singleRow reads the only row of rows. vals is nil when there is none;
+// errManyRows is returned when there are several.
+func singleRow(rows *sql.Rows) ([]*sql.ColumnType, []any, error) {
+	cols, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !rows.Next() {
+		return nil, nil, rows.Err()
+	}
+	vals, ptrs := scanTargets(len(cols))
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, nil, err
+	}
+	if rows.Next() {
+		return nil, nil, errManyRows
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	return cols, vals, nil
+}
+
+func scanTargets(n int) (vals []any, ptrs []any) {
+	vals = make([]any, n)
+	ptrs = make([]any, n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	return vals, ptrs
+}
+
+// columnIndex finds name among cols; MySQL column names are case-insensitive.
+func columnIndex(cols []string, name string) int {
+	for i, c := range cols {
+		if strings.EqualFold(c, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// rolesFromMetadata is app_metadata.roles when it is a list of strings, else
+// an empty list.
+func rolesFromMetadata(m map[string]any) []string {
+	list, ok := m["roles"].([]any)
+	if !ok {
+		return []string{}
+	}
+	roles := make([]string, 0, len(list))
+	for _, r := range list {
+		name, ok := r.(string)
+		if !ok {
+			return []string{}
+		}
+		roles = append(roles, name)
+	}
+	return roles
+}
+
+// lazyStmt is a statement prepared on first use. A failed prepare is not
+// cached.
+type lazyStmt struct {
+	directive string
+	query     string
+	// lock is a one-slot semaphore rather than a mutex so that a caller
+	// waiting for another's slow prepare still honours its own deadline.
+	lock   chan struct{}
+	stmt   *sql.Stmt // guarded by lock
+	closed bool      // guarded by lock
+	// ready is stmt once prepared, read without the lock on the hot path.
+	ready atomic.Pointer[sql.Stmt]
+}
+
+func newLazyStmt(directive, query string) *lazyStmt {
+	// A trailing semicolon, common in pasted queries, is not part of a
+	// prepared statement.
+	query = strings.TrimRight(strings.TrimSpace(query), "; \t\r\n")
+	return &lazyStmt{directive: directive, query: query, lock: make(chan struct{}, 1)}
+}
+
+func (l *lazyStmt) get(ctx context.Context, db *sql.DB) (*sql.Stmt, error) {
+	if stmt := l.ready.Load(); stmt != nil {
+		return stmt, nil
+	}
+	select {
+	case l.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-l.lock }()
+	if l.closed {
+		return nil, errors.New("store is closed")
+	}
+	if l.stmt == nil {
+		stmt, err := db.PrepareContext(ctx, l.query)
+		if err != nil {
+			return nil, fmt.Errorf("preparing: %w", err)
+		}
+		l.stmt = stmt
+		l.ready.Store(stmt)
+	}
+	return l.stmt, nil
+}
+
+func (l *lazyStmt) close() error {
+	l.lock <- struct{}{}
+	defer func() { <-l.lock }()
+	l.closed = true
+	l.ready.Store(nil)
+	if l.stmt == nil {
+		return nil
+	}
+	err := l.stmt.Close()
+	l.stmt = nil
+	return err
+}
