@@ -331,3 +331,8 @@ func (h *harness) parseJWT(raw string) (map[string]any, jwt.MapClaims) {
 	}
 	return tok.Header, claims
 }
+
+// enrichClaim is a `claim NAME EXPR` rule.
+func enrichClaim(name, expr string) enrich.Rule {
+	return enrich.Rule{Kind: enrich.KindClaim, Name: name, Expr: expr}
+}
