@@ -226,3 +226,20 @@ func (x *externalIssuer) sign(t testing.TB, claims jwt.MapClaims) string {
 	}
 	return s
 }
+
+var (
+	attackerKeyOnce sync.Once
+	attackerKey     *rsa.PrivateKey
+)
+
+// mustRSAKey is a second 2048-bit key, trusted by nobody.
+func mustRSAKey(t testing.TB) *rsa.PrivateKey {
+	attackerKeyOnce.Do(func() {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		attackerKey = k
+	})
+	return attackerKey
+}
