@@ -198,7 +198,19 @@ func listString(list []any) string {
 		}
 		return compactJSON(list)
 	}
+	// Lists of strings (roles, permissions) are the common case: size the
+	// result once so the join allocates once.
+	size := len(list) - 1
+	for _, el := range list {
+		s, ok := el.(string)
+		if !ok {
+			size = 0
+			break
+		}
+		size += len(s)
+	}
 	var b strings.Builder
+	b.Grow(size)
 	for i, el := range list {
 		s, ok := scalarString(el)
 		if !ok {
