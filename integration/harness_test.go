@@ -83,6 +83,8 @@ type options struct {
 	// MaxFailures is protection's max_failures (default: high enough that
 	// the error tests never trip it).
 	MaxFailures int
+	// IPFailuresPerDay is protection's ip_failures_per_day (default: high).
+	IPFailuresPerDay int
 	// Extra lines for the claimgate block (errors auth0 …).
 	Extra string
 }
@@ -143,7 +145,7 @@ var configTemplate = template.Must(template.New("Caddyfile").Parse(`{
 		}
 		protection {
 			max_failures {{.MaxFailures}}
-			ip_failures_per_day 100000
+			ip_failures_per_day {{.IPFailuresPerDay}}
 		}
 		claim https://example.test/roles roles
 		claim https://example.test/org_id app_metadata.org_id
@@ -244,6 +246,9 @@ func startOn(t *testing.T, dsn string, opts options) *env {
 	if opts.MaxFailures == 0 {
 		opts.MaxFailures = 100000
 	}
+	if opts.IPFailuresPerDay == 0 {
+		opts.IPFailuresPerDay = 100000
+	}
 	ports := freePorts(t, 3)
 	e := &env{
 		t:        t,
@@ -269,6 +274,7 @@ func startOn(t *testing.T, dsn string, opts options) *env {
 		"OrganizationQuery": embedded.DemoOrganizationQuery,
 		"SigningKey":        opts.SigningKey,
 		"MaxFailures":       opts.MaxFailures,
+		"IPFailuresPerDay":  opts.IPFailuresPerDay,
 		"Extra":             opts.Extra,
 		"Upstream":          e.upstream.addr(),
 		"ExternalIssuer":    e.external.issuer(),
