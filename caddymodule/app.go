@@ -197,6 +197,9 @@ func (a *App) provision(ctx caddy.Context, storage certmagic.Storage, logger *za
 		return fmt.Errorf("compiling claim rules: %w", err)
 	}
 	a.guard = password.NewGuard(a.Protection.MaxConcurrentHashes, time.Duration(a.Protection.HashQueueTimeout))
+	// Compute the dummy hash now, so that the first unknown user does not
+	// stand out by the time it takes to make it.
+	password.DummyHash(a.Database.DummyHashCost)
 
 	if err := a.openStore(); err != nil {
 		return err

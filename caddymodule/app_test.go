@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -291,4 +292,33 @@ func TestHashingSaturated(t *testing.T) {
 		t.Error("no Retry-After")
 	}
 	expectToken(t, h.form(passwordForm())) // the slot is free again
+}
+
+// TestUnknownHashFormat: a hash in no known format fails like a wrong
+// password; the log says why without the hash.
+func TestUnknownHashFormat(t *testing.T) {
+	dsn := storetest.NewDemoDatabase(t)
+	const stored = "md5$5f4dcc3b5aa765d61d8327deb882cf99"
+	db := storetest.Open(t, dsn)
+	if _, err := db.ExecContext(context.Background(),
+		"INSERT INTO users (email, password_hash) VALUES (?, ?)", "legacy@example.test", stored); err != nil {
+		t.Fatal(err)
+	}
+	h, err := provisionHarness(t, loginTestApp(dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := expectError(t, h.form(passwordForm("username", "legacy@example.test", "password", "password")), 400, "invalid_grant")
+	if e.Description != wrongCredentials {
+		t.Errorf("error_description = %q", e.Description)
+	}
+	failed := h.logs.FilterMessage("login failed").All()
+	if len(failed) != 1 || !strings.Contains(failed[0].ContextMap()["error"].(string), "unknown password hash format") {
+		t.Fatalf("login failure log %v", failed)
+	}
+	for _, entry := range h.logs.All() {
+		if text := entry.Message + fmt.Sprint(entry.ContextMap()); strings.Contains(text, "5f4dcc3b") {
+			t.Errorf("log entry %q shows the hash", entry.Message)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -239,6 +240,16 @@ func TestBadCredentialsLookAlike(t *testing.T) {
 	}
 	if want := `{"error":"invalid_grant","error_description":"Wrong email or password."}` + "\n"; first.Body.String() != want {
 		t.Errorf("body = %q, want %q", first.Body, want)
+	}
+	// Usernames appear in logs only as a short hash: people type passwords
+	// into the username field.
+	if n := h.logs.FilterMessage("login failed").Len(); n != len(cases) {
+		t.Errorf("%d failures logged, want %d", n, len(cases))
+	}
+	for _, e := range h.logs.All() {
+		if strings.Contains(e.Message+fmt.Sprint(e.ContextMap()), "nobody@example.test") {
+			t.Errorf("log entry %q shows the username", e.Message)
+		}
 	}
 }
 
