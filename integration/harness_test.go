@@ -418,9 +418,10 @@ func (r response) oauthError(t testing.TB) oauthError {
 	return e
 }
 
-// do sends req to base and reads the whole answer.
+// do sends req to base and reads the whole answer. A transport error is
+// answered as status 0 with the error as body, for the caller's checks to
+// report in the (sub)test that sent it.
 func (e *env) do(base string, req request) response {
-	e.t.Helper()
 	method := req.method
 	if method == "" {
 		method = http.MethodGet
@@ -431,7 +432,7 @@ func (e *env) do(base string, req request) response {
 	}
 	hr, err := http.NewRequest(method, base+req.path, body)
 	if err != nil {
-		e.t.Fatal(err)
+		return response{body: []byte("building the request: " + err.Error())}
 	}
 	if req.contentLength < 0 {
 		hr.ContentLength = -1
@@ -442,12 +443,12 @@ func (e *env) do(base string, req request) response {
 	}
 	resp, err := e.tester.Client.Do(hr)
 	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, req.path, err)
+		return response{body: []byte(fmt.Sprintf("%s %s: %v", method, req.path, err))}
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		e.t.Fatalf("%s %s: reading body: %v", method, req.path, err)
+		return response{body: []byte(fmt.Sprintf("%s %s: reading body: %v", method, req.path, err))}
 	}
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
@@ -463,7 +464,6 @@ func form(kv ...string) string {
 
 // postForm posts a form body to /oauth/token.
 func (e *env) postForm(body string, header ...string) response {
-	e.t.Helper()
 	h := headers(header...)
 	h.Set("Content-Type", "application/x-www-form-urlencoded")
 	return e.do(e.base, request{method: http.MethodPost, path: "/oauth/token", body: body, header: h})
@@ -471,12 +471,11 @@ func (e *env) postForm(body string, header ...string) response {
 
 // postJSON posts v (or a string taken verbatim) as JSON to /oauth/token.
 func (e *env) postJSON(v any, header ...string) response {
-	e.t.Helper()
 	body, ok := v.(string)
 	if !ok {
 		b, err := json.Marshal(v)
 		if err != nil {
-			e.t.Fatal(err)
+			panic(err) // the tests marshal plain maps
 		}
 		body = string(b)
 	}
@@ -515,15 +514,15 @@ type tokenResponse struct {
 
 // login runs the password grant for the web-backend client (client_secret_post)
 // with extra form parameters, and fails the test unless it succeeds.
-func (e *env) login(username, password string, extra ...string) tokenResponse {
-	e.t.Helper()
+func (e *env) login(t testing.TB, username, password string, extra ...string) tokenResponse {
+	t.Helper()
 	kv := append([]string{"grant_type", "password", "client_id", webClient, "client_secret", webSecret,
 		"username", username, "password", password}, extra...)
 	resp := e.postForm(form(kv...))
 	if resp.status != http.StatusOK {
-		e.t.Fatalf("login %s: %s", username, resp)
+		t.Fatalf("login %s: %s", username, resp)
 	}
-	return decodeToken(e.t, resp)
+	return decodeToken(t, resp)
 }
 
 func decodeToken(t testing.TB, resp response) tokenResponse {
@@ -541,7 +540,6 @@ func decodeToken(t testing.TB, resp response) tokenResponse {
 // get sends GET base+path with a bearer token (when not empty) and extra
 // headers.
 func (e *env) get(base, path, token string, header ...string) response {
-	e.t.Helper()
 	h := headers(header...)
 	if token != "" {
 		h.Set("Authorization", "Bearer "+token)

@@ -36,7 +36,7 @@ func TestVerifyLocalKeyFile(t *testing.T) {
 	}
 	e := start(t, options{SigningKey: `signing_key ES256 file "` + path + `"`})
 
-	set := e.fetchJWKS()
+	set := e.fetchJWKS(t)
 	var kid string
 	for _, k := range set.Keys {
 		pub, err := k.publicKey()
@@ -52,7 +52,7 @@ func TestVerifyLocalKeyFile(t *testing.T) {
 	}
 
 	// Logins are signed with the file's key.
-	tr := e.login(alice, demoUser(t, alice).Password)
+	tr := e.login(t, alice, demoUser(t, alice).Password)
 	if _, err := jwt.Parse(tr.AccessToken, func(*jwt.Token) (any, error) { return &key.PublicKey, nil },
 		jwt.WithValidMethods([]string{"ES256"})); err != nil {
 		t.Errorf("login token does not verify with the key file: %v", err)

@@ -131,7 +131,7 @@ func testHashFormats(t *testing.T, e *env) {
 	for _, email := range []string{alice, bob, carol, dave} {
 		u := demoUser(t, email)
 		t.Run(u.Scheme+" "+u.PasswordHash[:4], func(t *testing.T) {
-			tr := e.login(u.Email, u.Password)
+			tr := e.login(t, u.Email, u.Password)
 			_, claims := unverifiedParts(t, tr.AccessToken)
 			if claims["sub"] != itoa(u.ID) {
 				t.Errorf("sub = %v, want %d", claims["sub"], u.ID)
@@ -139,7 +139,7 @@ func testHashFormats(t *testing.T, e *env) {
 		})
 	}
 	t.Run("bcrypt password of exactly 72 bytes", func(t *testing.T) {
-		e.login(longpw, longPassword)
+		e.login(t, longpw, longPassword)
 	})
 }
 
@@ -421,7 +421,9 @@ func testUniformBadCredentials(t *testing.T, e *env, alicePW string) {
 		{"username with NUL", "alice@example.test\x00", alicePW},
 		{"username with CR/LF", "alice@example.test\r\nX: y", alicePW},
 		{"username of 4 KiB", strings.Repeat("a", 4096) + "@example.test", alicePW},
-		{"unicode username", "ålice@exämple.test", alicePW},
+		// Not "ålice": MariaDB's default collations are accent-insensitive,
+		// so that one is alice there (the customer's user_query decides).
+		{"unicode username", "алиса@example.test", alicePW},
 		{"argon2id user, wrong password", bob, "hunter2"},
 		{"pbkdf2 user, wrong password", dave, "dave"},
 		{"$2y$ user, wrong password", carol, "carol"},

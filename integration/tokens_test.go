@@ -13,35 +13,35 @@ import (
 )
 
 // discovery fetches path (a discovery document) and decodes it.
-func (e *env) discovery(path string) map[string]any {
-	e.t.Helper()
+func (e *env) discovery(t testing.TB, path string) map[string]any {
+	t.Helper()
 	resp := e.get(e.base, path, "")
 	if resp.status != http.StatusOK {
-		e.t.Fatalf("GET %s: %s", path, resp)
+		t.Fatalf("GET %s: %s", path, resp)
 	}
 	var doc map[string]any
 	if err := json.Unmarshal(resp.body, &doc); err != nil {
-		e.t.Fatalf("GET %s: %v", path, err)
+		t.Fatalf("GET %s: %v", path, err)
 	}
 	return doc
 }
 
 // fetchJWKS follows the discovery document's jwks_uri.
-func (e *env) fetchJWKS() jwkSet {
-	e.t.Helper()
-	uri, _ := e.discovery("/.well-known/openid-configuration")["jwks_uri"].(string)
+func (e *env) fetchJWKS(t testing.TB) jwkSet {
+	t.Helper()
+	uri, _ := e.discovery(t, "/.well-known/openid-configuration")["jwks_uri"].(string)
 	if uri == "" {
-		e.t.Fatal("discovery has no jwks_uri")
+		t.Fatal("discovery has no jwks_uri")
 	}
 	resp := e.do(uri, request{})
 	if resp.status != http.StatusOK {
-		e.t.Fatalf("GET %s: %s", uri, resp)
+		t.Fatalf("GET %s: %s", uri, resp)
 	}
 	var set jwkSet
 	if err := json.Unmarshal(resp.body, &set); err != nil {
-		e.t.Fatalf("JWKS: %v", err)
+		t.Fatalf("JWKS: %v", err)
 	}
-	checkJWKS(e.t, set)
+	checkJWKS(t, set)
 	return set
 }
 
@@ -68,7 +68,7 @@ func verifyJWT(t testing.TB, set jwkSet, tok, issuer, audience string) (map[stri
 // and the JWKS they point to.
 func TestDiscovery(t *testing.T) {
 	e := start(t, options{})
-	doc := e.discovery("/.well-known/openid-configuration")
+	doc := e.discovery(t, "/.well-known/openid-configuration")
 
 	wantURL := map[string]string{
 		"issuer":              e.issuer,
@@ -120,7 +120,7 @@ func TestDiscovery(t *testing.T) {
 	}
 
 	t.Run("oauth-authorization-server", func(t *testing.T) {
-		meta := e.discovery("/.well-known/oauth-authorization-server")
+		meta := e.discovery(t, "/.well-known/oauth-authorization-server")
 		for _, field := range []string{"issuer", "token_endpoint", "jwks_uri"} {
 			if meta[field] != doc[field] {
 				t.Errorf("%s = %v, openid-configuration says %v", field, meta[field], doc[field])
@@ -128,7 +128,7 @@ func TestDiscovery(t *testing.T) {
 		}
 	})
 	t.Run("jwks", func(t *testing.T) {
-		set := e.fetchJWKS()
+		set := e.fetchJWKS(t)
 		for _, k := range set.Keys {
 			if k.Kty != "RSA" || k.Alg != "RS256" {
 				t.Errorf("default key %s is %s/%s, want RSA/RS256", k.Kid, k.Kty, k.Alg)
@@ -154,12 +154,12 @@ func stringList(v any) []string {
 // and /userinfo.
 func TestAccessTokens(t *testing.T) {
 	e := start(t, options{})
-	set := e.fetchJWKS()
+	set := e.fetchJWKS(t)
 	alicePW := demoUser(t, alice).Password
 
 	t.Run("alice with openid and an organization", func(t *testing.T) {
 		before := time.Now().Unix()
-		tr := e.login(alice, alicePW, "scope", "openid read:orders", "organization", "org_acme")
+		tr := e.login(t, alice, alicePW, "scope", "openid read:orders", "organization", "org_acme")
 		if tr.Scope != "openid read:orders" {
 			t.Errorf("response scope = %q", tr.Scope)
 		}
@@ -219,7 +219,7 @@ func TestAccessTokens(t *testing.T) {
 	})
 
 	t.Run("dave without roles or metadata", func(t *testing.T) {
-		tr := e.login(dave, demoUser(t, dave).Password)
+		tr := e.login(t, dave, demoUser(t, dave).Password)
 		if tr.IDToken != "" {
 			t.Error("id_token without openid")
 		}
@@ -242,8 +242,8 @@ func TestAccessTokens(t *testing.T) {
 	})
 
 	t.Run("audience and jti", func(t *testing.T) {
-		a := e.login(bob, demoUser(t, bob).Password, "audience", reportsAudience)
-		b := e.login(bob, demoUser(t, bob).Password, "audience", reportsAudience)
+		a := e.login(t, bob, demoUser(t, bob).Password, "audience", reportsAudience)
+		b := e.login(t, bob, demoUser(t, bob).Password, "audience", reportsAudience)
 		_, ca := verifyJWT(t, set, a.AccessToken, e.issuer, reportsAudience)
 		_, cb := verifyJWT(t, set, b.AccessToken, e.issuer, reportsAudience)
 		if ca["jti"] == cb["jti"] {
@@ -265,7 +265,7 @@ func TestAccessTokens(t *testing.T) {
 	})
 
 	t.Run("userinfo", func(t *testing.T) {
-		tr := e.login(alice, alicePW, "scope", "openid profile email")
+		tr := e.login(t, alice, alicePW, "scope", "openid profile email")
 		resp := e.get(e.base, "/userinfo", tr.AccessToken)
 		if resp.status != http.StatusOK {
 			t.Fatalf("GET /userinfo with a token: %s", resp)
@@ -317,18 +317,18 @@ func TestSigningKeys(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.alg, func(t *testing.T) {
 			e := start(t, options{SigningKey: tc.line})
-			set := e.fetchJWKS()
+			set := e.fetchJWKS(t)
 			for _, k := range set.Keys {
 				if k.Alg != tc.alg || k.Kty != tc.kty {
 					t.Errorf("served key %s is %s/%s, want %s/%s", k.Kid, k.Kty, k.Alg, tc.kty, tc.alg)
 				}
 			}
-			algs := stringList(e.discovery("/.well-known/openid-configuration")["id_token_signing_alg_values_supported"])
+			algs := stringList(e.discovery(t, "/.well-known/openid-configuration")["id_token_signing_alg_values_supported"])
 			if !slices.Contains(algs, tc.alg) {
 				t.Errorf("id_token_signing_alg_values_supported = %v, want %s", algs, tc.alg)
 			}
 
-			tr := e.login(alice, demoUser(t, alice).Password, "scope", "openid")
+			tr := e.login(t, alice, demoUser(t, alice).Password, "scope", "openid")
 			header, _ := verifyJWT(t, set, tr.AccessToken, e.issuer, apiAudience)
 			if header["alg"] != tc.alg {
 				t.Errorf("alg = %v, want %s", header["alg"], tc.alg)

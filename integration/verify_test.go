@@ -20,7 +20,6 @@ const forged = "forged-by-client"
 // call resets the upstream, sends GET base+path with token (when not empty)
 // and extra headers, and returns the answer with what the upstream got.
 func (e *env) call(base, path, token string, header ...string) (resp response, calls int, got http.Header) {
-	e.t.Helper()
 	e.upstream.reset()
 	resp = e.get(base, path, token, header...)
 	calls, got = e.upstream.received()
@@ -72,8 +71,8 @@ func wantUnauthorized(t testing.TB, resp response, calls int, wantError string) 
 func TestVerify(t *testing.T) {
 	e := start(t, options{})
 	alicePW := demoUser(t, alice).Password
-	aliceToken := e.login(alice, alicePW).AccessToken
-	daveToken := e.login(dave, demoUser(t, dave).Password).AccessToken
+	aliceToken := e.login(t, alice, alicePW).AccessToken
+	daveToken := e.login(t, dave, demoUser(t, dave).Password).AccessToken
 
 	t.Run("claims reach the upstream", func(t *testing.T) {
 		resp, calls, got := e.call(e.base, "/api/orders", aliceToken)
@@ -171,7 +170,7 @@ func TestVerify(t *testing.T) {
 	})
 
 	t.Run("claim with CR/LF is not sent", func(t *testing.T) {
-		tok := e.login(mallory, alicePW).AccessToken
+		tok := e.login(t, mallory, alicePW).AccessToken
 		resp, calls, got := e.call(e.base, "/api/orders", tok, "X-User-City", forged)
 		if resp.status != http.StatusOK || calls != 1 {
 			t.Fatalf("got %s", resp)
@@ -192,7 +191,7 @@ func TestVerify(t *testing.T) {
 		if resp.status != http.StatusOK || calls != 1 || got.Get("X-User-Id") != "1" {
 			t.Errorf("admin alice: got %s, upstream calls %d, X-User-Id %q", resp, calls, got.Get("X-User-Id"))
 		}
-		bobToken := e.login(bob, demoUser(t, bob).Password).AccessToken
+		bobToken := e.login(t, bob, demoUser(t, bob).Password).AccessToken
 		for name, tok := range map[string]string{"editor": bobToken, "no roles": daveToken} {
 			resp, calls, _ := e.call(e.base, "/admin/users", tok, "X-User-Id", forged)
 			if resp.status != http.StatusForbidden || calls != 0 {
@@ -234,9 +233,9 @@ func TestVerify(t *testing.T) {
 	})
 
 	t.Run("attacks", func(t *testing.T) {
-		set := e.fetchJWKS()
-		idToken := e.login(alice, alicePW, "scope", "openid").IDToken
-		reportsToken := e.login(alice, alicePW, "audience", reportsAudience).AccessToken
+		set := e.fetchJWKS(t)
+		idToken := e.login(t, alice, alicePW, "scope", "openid").IDToken
+		reportsToken := e.login(t, alice, alicePW, "audience", reportsAudience).AccessToken
 		for name, tok := range attackTokens(t, set, aliceToken) {
 			t.Run(name, func(t *testing.T) {
 				resp, calls, _ := e.call(e.base, "/api/orders", tok, "X-User-Id", forged)
