@@ -153,6 +153,7 @@ var configTemplate = template.Must(template.New("Caddyfile").Parse(`{
 		claim https://example.test/is_admin ` + "`" + `"admin" in roles` + "`" + `
 		id_claim https://example.test/nick user.nickname
 		deny ` + "`" + `has(app_metadata.blocked) && app_metadata.blocked` + "`" + ` "This account is blocked."
+		deny ` + "`" + `user.email == "errdeny@example.test" && app_metadata.plan == "pro"` + "`" + ` "Never shown: the rule errors."
 		{{.Extra}}
 	}
 }

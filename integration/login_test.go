@@ -28,6 +28,35 @@ func TestLogin(t *testing.T) {
 	t.Run("error order", func(t *testing.T) { testLoginErrorOrder(t, e, alicePW) })
 	t.Run("uniform bad credentials", func(t *testing.T) { testUniformBadCredentials(t, e, alicePW) })
 	t.Run("other paths", func(t *testing.T) { testOtherPaths(t, e) })
+	t.Run("revoke", func(t *testing.T) { testRevoke(t, e) })
+}
+
+// testRevoke checks RFC 7009's answers: 200 with an empty body, also for a
+// token nobody issued.
+func testRevoke(t *testing.T, e *env) {
+	revoke := func(body string, header ...string) response {
+		h := headers(header...)
+		h.Set("Content-Type", "application/x-www-form-urlencoded")
+		return e.do(e.base, request{method: http.MethodPost, path: "/oauth/revoke", body: body, header: h})
+	}
+	for name, resp := range map[string]response{
+		"unknown token, post": revoke(form("token", "no-such-token", "client_id", webClient, "client_secret", webSecret)),
+		"unknown token, Basic": revoke(form("token", "no-such-token", "token_type_hint", "refresh_token"),
+			"Authorization", basicAuth(webClient, webSecret)),
+		"an access token": revoke(form("token", e.login(t, alice, demoUser(t, alice).Password).AccessToken,
+			"client_id", webClient, "client_secret", webSecret)),
+	} {
+		if resp.status != http.StatusOK || len(resp.body) != 0 {
+			t.Errorf("%s: got %s, want 200 with an empty body", name, resp)
+		}
+	}
+	if resp := revoke(form("token", "x", "client_id", webClient, "client_secret", "wrong")); resp.status != http.StatusUnauthorized {
+		t.Errorf("wrong client secret: got %s, want 401", resp)
+	}
+	resp := e.get(e.base, "/oauth/revoke", "")
+	if resp.status != http.StatusMethodNotAllowed || resp.header.Get("Allow") != "POST" {
+		t.Errorf("GET /oauth/revoke: got %s (Allow %q), want 405 with Allow: POST", resp, resp.header.Get("Allow"))
+	}
 }
 
 func testLoginSuccess(t *testing.T, e *env, alicePW string) {
@@ -345,6 +374,11 @@ func testLoginErrors(t *testing.T, e *env, alicePW string) {
 			status: 403, code: "access_denied"},
 		{name: "deny rule", send: post(passwordForm(frank, demoUser(t, frank).Password)),
 			status: 403, code: "access_denied", desc: denyMessage},
+		{name: "deny rule that fails to evaluate (fail closed)", send: post(passwordForm(errdeny, alicePW)),
+			status: 403, code: "access_denied", notDesc: "Never shown: the rule errors."},
+		// claims size limit
+		{name: "custom claims over 16 KiB", send: post(passwordForm(bigclaims, alicePW)),
+			status: 500, code: "server_error"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, tc.check)

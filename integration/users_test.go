@@ -25,12 +25,18 @@ const (
 	// plain's password_hash is in no known format (a plain-text password).
 	plain         = "plain@example.test"
 	plainPassword = "plain-text-password"
+	// errdeny trips the deny rule that fails to evaluate (configTemplate):
+	// her app_metadata has no plan. She logs in with alice's password.
+	errdeny = "errdeny@example.test"
+	// bigclaims's user_metadata.city is 17 KiB, over the 16 KiB custom
+	// claims limit. He logs in with alice's password.
+	bigclaims = "bigclaims@example.test"
 )
 
 // longPassword is longpw's 72-byte password.
 var longPassword = strings.Repeat("0123456789abcdef", 5)[:72]
 
-// extraUsersDatabase is a demo database plus mallory, longpw and plain.
+// extraUsersDatabase is a demo database plus the users above.
 func extraUsersDatabase(t testing.TB) string {
 	t.Helper()
 	dsn := storetest.NewDemoDatabase(t)
@@ -45,6 +51,10 @@ func extraUsersDatabase(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bigCity, err := json.Marshal(map[string]string{"city": strings.Repeat("x", 17<<10)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	users := []struct {
 		id                             int
 		email, hash, appMeta, userMeta string
@@ -52,6 +62,8 @@ func extraUsersDatabase(t testing.TB) string {
 		{7, mallory, demoUser(t, alice).PasswordHash, `{"org_id":"org_acme"}`, string(city)},
 		{8, longpw, string(longHash), `{}`, `{}`},
 		{9, plain, plainPassword, `{}`, `{}`},
+		{10, errdeny, demoUser(t, alice).PasswordHash, `{}`, `{}`},
+		{11, bigclaims, demoUser(t, alice).PasswordHash, `{}`, string(bigCity)},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
