@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,6 +99,7 @@ type env struct {
 	errBase  string // site whose handle_errors renders verify's errors
 	issuer   string
 	dsn      string
+	logFile  string // Caddy's log, DEBUG level
 	upstream *recorder
 	external *externalIssuer
 }
@@ -112,6 +115,10 @@ var configTemplate = template.Must(template.New("Caddyfile").Parse(`{
 	grace_period 1ns
 	storage file_system {
 		root "{{.Storage}}"
+	}
+	log {
+		output file "{{.LogFile}}"
+		level DEBUG
 	}
 	claimgate {
 		issuer {{.Issuer}}
@@ -258,6 +265,7 @@ func startOn(t *testing.T, dsn string, opts options) *env {
 		errBase:  fmt.Sprintf("http://localhost:%d", ports[2]),
 		issuer:   fmt.Sprintf("http://localhost:%d/", ports[0]),
 		dsn:      dsn,
+		logFile:  filepath.Join(t.TempDir(), "caddy.log"),
 		upstream: newRecorder(t),
 		external: newExternalIssuer(t),
 	}
@@ -267,6 +275,7 @@ func startOn(t *testing.T, dsn string, opts options) *env {
 		"HTTPSPort":         ports[1],
 		"ErrorsPort":        ports[2],
 		"Storage":           t.TempDir(),
+		"LogFile":           e.logFile,
 		"Issuer":            e.issuer,
 		"DSN":               dsn,
 		"UserQuery":         embedded.DemoUserQuery,
@@ -286,7 +295,33 @@ func startOn(t *testing.T, dsn string, opts options) *env {
 		t.Fatal(err)
 	}
 	e.load(cfg.String())
+	// Registered after load's unload, so it runs first, with the config up.
+	t.Cleanup(func() { e.assertNoSecretsLogged(t) })
 	return e
+}
+
+// assertNoSecretsLogged fails when a password, client secret or token
+// appears anywhere in Caddy's log (SPEC §5: a short hash at most).
+func (e *env) assertNoSecretsLogged(t *testing.T) {
+	log, err := os.ReadFile(e.logFile)
+	if err != nil {
+		t.Errorf("reading Caddy's log: %v", err)
+		return
+	}
+	if len(log) == 0 {
+		t.Error("Caddy's log is empty: the check proves nothing")
+	}
+	secrets := []string{webSecret, oddSecret, m2mSecret, longPassword[:40], plainPassword, "eyJ"}
+	for _, u := range embedded.DemoUsers {
+		secrets = append(secrets, u.Password)
+	}
+	for _, line := range strings.Split(string(log), "\n") {
+		for _, s := range secrets {
+			if strings.Contains(line, s) {
+				t.Errorf("Caddy's log has a secret (%.3s…): %s", s, truncate(line, 400))
+			}
+		}
+	}
 }
 
 // load runs cfg in caddytest's Caddy and unloads it when the test ends,
