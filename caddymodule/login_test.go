@@ -415,3 +415,27 @@ func TestEpochSeconds(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPasswordGrant is a whole login: parse, client authentication,
+// user_query, bcrypt cost 10 (alice's hash), grants, rules, two signatures.
+func BenchmarkPasswordGrant(b *testing.B) {
+	h := newHarness(b, nil)
+	body := passwordForm("scope", "openid").Encode()
+	for b.Loop() {
+		if w := h.do(loginRequest{contentType: formType, body: body}); w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+}
+
+// BenchmarkRejectedClient is the cost of a request refused before any
+// database or hashing work.
+func BenchmarkRejectedClient(b *testing.B) {
+	h := newHarness(b, nil)
+	body := passwordForm("client_secret", "wrong").Encode()
+	for b.Loop() {
+		if w := h.do(loginRequest{contentType: formType, body: body}); w.Code != http.StatusUnauthorized {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
+}

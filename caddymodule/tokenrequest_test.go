@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -123,6 +124,39 @@ func FuzzParseTokenRequest(f *testing.F) {
 		if mt := strings.ToLower(contentType); !strings.Contains(mt, "application/x-www-form-urlencoded") &&
 			!strings.Contains(mt, "application/json") {
 			t.Fatalf("content type %q accepted", contentType)
+		}
+	})
+}
+
+// TestReadRequestBodyChunked: a body of unknown length is cut at 16 KiB.
+func TestReadRequestBodyChunked(t *testing.T) {
+	for size, wantErr := range map[int]error{maxRequestBody: nil, maxRequestBody + 1: errBodyTooLarge} {
+		r := httptest.NewRequest(http.MethodPost, pathToken, strings.NewReader(strings.Repeat("a", size)))
+		r.ContentLength = -1 // as with Transfer-Encoding: chunked
+		body, err := readRequestBody(httptest.NewRecorder(), r)
+		if !errors.Is(err, wantErr) || (err == nil && len(body) != size) {
+			t.Errorf("size %d: %d bytes, err %v; want err %v", size, len(body), err, wantErr)
+		}
+	}
+}
+
+func BenchmarkParseTokenRequest(b *testing.B) {
+	form := []byte("grant_type=password&username=alice%40example.test&password=correct+horse+battery+staple" +
+		"&client_id=web-backend&client_secret=s3cret&audience=https%3A%2F%2Fapi.example.test&scope=openid+profile")
+	js := []byte(`{"grant_type":"password","username":"alice@example.test","password":"correct horse battery staple",` +
+		`"client_id":"web-backend","client_secret":"s3cret","audience":"https://api.example.test","scope":"openid profile"}`)
+	b.Run("form", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := parseTokenRequest(formType, form); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("json", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := parseTokenRequest(jsonType, js); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }
