@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -50,15 +51,16 @@ func (Login) CaddyModule() caddy.ModuleInfo {
 // Provision finds the `claimgate` app, which must be configured.
 func (l *Login) Provision(ctx caddy.Context) error {
 	logger := ctx.Logger()
-	appIface, err := ctx.App("claimgate")
+	appIface, err := ctx.AppIfConfigured("claimgate")
+	if errors.Is(err, caddy.ErrNotConfigured) {
+		return errors.New("claimgate_login needs the claimgate global option (issuer, database, clients), which is not configured")
+	}
 	if err != nil {
-		return fmt.Errorf("claimgate_login needs the claimgate global option: %w", err)
+		return fmt.Errorf("getting the claimgate app: %w", err)
 	}
 	app, ok := appIface.(*App)
-	if !ok || app.Database == nil {
-		// ctx.App builds an empty app when the global option is missing;
-		// its Provision fails, but say plainly what is missing.
-		return fmt.Errorf("claimgate_login needs the claimgate global option (issuer, database, clients)")
+	if !ok {
+		return fmt.Errorf("the claimgate app has an unexpected type %T", appIface)
 	}
 	return l.setup(app, logger)
 }

@@ -119,7 +119,7 @@ func TestCaddyConfigWithoutApp(t *testing.T) {
 		_ = caddy.Stop()
 		t.Fatal("config without the claimgate app loaded")
 	}
-	if !strings.Contains(err.Error(), "claimgate") {
+	if !strings.Contains(err.Error(), "claimgate global option") {
 		t.Errorf("error %q does not name claimgate", err)
 	}
 }
