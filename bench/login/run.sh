@@ -111,7 +111,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	ns=$("$work/bench.test" -test.run '^$' -test.bench '^BenchmarkRawBcrypt10$' \
 		-test.benchtime "${SECONDS_PER_ROUND}s" | awk '/^BenchmarkRawBcrypt10/ {print $3}')
 	raw=$(awk -v ns="$ns" 'BEGIN {printf "%.1f", 1e9 / ns}')
-	gw=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_ROUND}s" -s bench/login/login.lua \
+	gw=$(wrk -t2 --timeout 10s -c"$CONNECTIONS" -d"${SECONDS_PER_ROUND}s" -s bench/login/login.lua \
 		"http://127.0.0.1:${PORT}/oauth/token" | awk -F'[ =]' '/^RESULT/ {print $3}')
 	raw_rates+=("$raw")
 	gw_rates+=("$gw")
@@ -124,6 +124,6 @@ ratio=$(awk -v g="$gw_median" -v r="$raw_median" 'BEGIN {printf "%.3f", g / r}')
 echo "median raw bcrypt-10: ${raw_median}/s; median gateway: ${gw_median} logins/s; ratio ${ratio} (target >= 0.85)"
 
 echo "overload: ${OVERLOAD_CONNECTIONS} connections against $(nproc) hashing slots for ${SECONDS_PER_ROUND}s"
-wrk -t2 -c"$OVERLOAD_CONNECTIONS" -d"${SECONDS_PER_ROUND}s" --latency -s bench/login/login.lua \
+wrk -t2 --timeout 10s -c"$OVERLOAD_CONNECTIONS" -d"${SECONDS_PER_ROUND}s" --latency -s bench/login/login.lua \
 	"http://127.0.0.1:${PORT}/oauth/token" 2>/dev/null | grep -E 'RESULT|Latency|99%' || true
 echo "(non2xx above are 503 temporarily_unavailable answers: the hashing guard shedding the excess)"
