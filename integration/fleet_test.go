@@ -1,0 +1,250 @@
+package integration
+
+// Two claimgate instances sharing one MySQL database and one Caddy storage
+// behave as one (SPEC §5; README, "Running several instances"): the same
+// keys, brute-force counters that add up, refresh-token rotation and
+// revocation seen by both. And an instance survives its database going
+// away: 503s within the configured timeout, working verification, recovery
+// without a reload. The harness is in fleet_harness_test.go.
+
+import (
+	"maps"
+	"net/http"
+	"reflect"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+const fleetAlice = "alice@example.test" // user_id 1, bcrypt
+
+// TestFleetSharesKeys boots two instances at once on an empty shared
+// storage: they must settle on one signing key (created under the storage
+// lock), publish the same JWKS, and accept each other's tokens.
+func TestFleetSharesKeys(t *testing.T) {
+	f := newFleet(t)
+	a, b := f.add("A", "", fleetOptions{}), f.add("B", "", fleetOptions{})
+	startAll(a, b)
+	alice := fleetDemoUser(t, fleetAlice)
+
+	if ka, kb := a.jwks(t), b.jwks(t); !reflect.DeepEqual(ka, kb) {
+		t.Errorf("the instances publish different JWKS: A has kids %v, B has %v",
+			slices.Sorted(maps.Keys(ka)), slices.Sorted(maps.Keys(kb)))
+	}
+	fromA := a.login(t, alice)
+	fromB := b.login(t, alice)
+	b.wantVerified(t, fromA.AccessToken, alice)
+	a.wantVerified(t, fromB.AccessToken, alice)
+	// The verify route does check tokens: none, or a tampered one, is 401.
+	if resp := b.get("/api/orders", ""); resp.status != http.StatusUnauthorized {
+		t.Errorf("GET /api/orders on B without a token: got %s, want 401", resp)
+	}
+	if resp := b.get("/api/orders", fromA.AccessToken[:len(fromA.AccessToken)-4]+"AAAA"); resp.status != http.StatusUnauthorized {
+		t.Errorf("GET /api/orders on B with a tampered token: got %s, want 401", resp)
+	}
+}
+
+// TestFleetBruteForce: failures split across both instances block on both
+// (the counters live in the shared claimgate_ tables), and `claimgate
+// unblock` clears the block for the whole fleet.
+func TestFleetBruteForce(t *testing.T) {
+	const maxFailures = 4
+	f := newFleet(t)
+	opts := fleetOptions{MaxFailures: maxFailures}
+	a, b := f.add("A", "", opts), f.add("B", "", opts)
+	startAll(a, b)
+	alice := fleetDemoUser(t, fleetAlice)
+
+	a.login(t, alice) // works before, and starts from a zero count
+	for i, in := range []*instance{a, b, a, b} {
+		resp := in.passwordLogin(alice.email, "wrong-"+strconv.Itoa(i))
+		wantOAuthError(t, "wrong password "+strconv.Itoa(i+1)+" on "+in.name, resp,
+			http.StatusBadRequest, "invalid_grant", false)
+	}
+	for _, in := range []*instance{a, b} {
+		resp := in.passwordLogin(alice.email, alice.password)
+		wantOAuthError(t, "the right password on "+in.name+" after "+strconv.Itoa(maxFailures)+" failures split over A and B",
+			resp, http.StatusTooManyRequests, "too_many_attempts", true)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	out, err := f.runClaimgate("unblock", "--user", strconv.FormatInt(alice.id, 10), "--dsn", f.dsn)
+	if err != nil {
+		t.Fatalf("claimgate unblock --user %d: %v\n%s", alice.id, err, out)
+	}
+	a.login(t, alice)
+	b.login(t, alice)
+}
+
+// TestFleetRefreshReuse: a refresh token rotated on A and then presented
+// again on B is a reuse; the whole family is revoked, so the token A handed
+// out in its place is dead too.
+func TestFleetRefreshReuse(t *testing.T) {
+	f := newFleet(t)
+	a, b := f.add("A", "", fleetOptions{}), f.add("B", "", fleetOptions{})
+	startAll(a, b)
+	alice := fleetDemoUser(t, fleetAlice)
+
+	first := a.offlineLogin(t, alice)
+	second := a.tokens(t, "refresh", a.refresh(first.RefreshToken))
+	if second.RefreshToken == "" || second.RefreshToken == first.RefreshToken {
+		t.Fatalf("refresh on A: refresh_token %.8q… after %.8q…, want a new one (rotation)",
+			second.RefreshToken, first.RefreshToken)
+	}
+	b.wantVerified(t, second.AccessToken, alice)
+
+	wantOAuthError(t, "the rotated token reused on B", b.refresh(first.RefreshToken),
+		http.StatusBadRequest, "invalid_grant", false)
+	wantOAuthError(t, "the newer token on A after the reuse (family revoked)", a.refresh(second.RefreshToken),
+		http.StatusBadRequest, "invalid_grant", false)
+}
+
+// TestFleetRevoke: a refresh token revoked on A is refused on B.
+func TestFleetRevoke(t *testing.T) {
+	f := newFleet(t)
+	a, b := f.add("A", "", fleetOptions{}), f.add("B", "", fleetOptions{})
+	startAll(a, b)
+	alice := fleetDemoUser(t, fleetAlice)
+
+	// B redeems A's token first, so that B's later refusal cannot come from
+	// B not knowing A's tokens at all.
+	first := a.offlineLogin(t, alice)
+	second := b.tokens(t, "refresh of A's token", b.refresh(first.RefreshToken))
+	if second.RefreshToken == "" {
+		t.Fatal("refresh on B: no new refresh_token")
+	}
+
+	resp := a.revoke(second.RefreshToken)
+	if resp.status != http.StatusOK || len(resp.body) != 0 {
+		t.Fatalf("revoke on A: got %s, want 200 with an empty body", resp)
+	}
+	wantOAuthError(t, "refresh on B after revocation on A", b.refresh(second.RefreshToken),
+		http.StatusBadRequest, "invalid_grant", false)
+}
+
+// TestFleetDatabaseOutage cuts the database off behind a TCP proxy: logins,
+// refreshes and revocations answer 503 within the configured timeout,
+// verification keeps working, and everything recovers without a reload.
+func TestFleetDatabaseOutage(t *testing.T) {
+	// Generous: the point is "not hanging", not a timing measurement.
+	const within = 10 * time.Second
+	alice := fleetDemoUser(t, fleetAlice)
+
+	t.Run("cut while running", func(t *testing.T) {
+		f := newFleet(t)
+		proxy := newTCPProxy(t, dsnAddr(t, f.dsn))
+		a := f.add("A", proxiedDSN(t, f.dsn, proxy.Addr()), fleetOptions{Timeout: "2s"})
+		a.start()
+
+		kept := a.offlineLogin(t, alice)
+		proxy.Stop()
+
+		for _, c := range []struct {
+			what string
+			send func() fleetResponse
+		}{
+			{"login", func() fleetResponse { return a.passwordLogin(alice.email, alice.password) }},
+			{"refresh", func() fleetResponse { return a.refresh(kept.RefreshToken) }},
+			{"revoke", func() fleetResponse { return a.revoke(kept.RefreshToken) }},
+		} {
+			resp := c.send()
+			wantOAuthError(t, c.what+" with the database down", resp,
+				http.StatusServiceUnavailable, "temporarily_unavailable", true)
+			if resp.elapsed > within {
+				t.Errorf("%s with the database down took %s (timeout 2s)", c.what, resp.elapsed.Round(time.Millisecond))
+			}
+		}
+		a.wantVerified(t, kept.AccessToken, alice)
+
+		proxy.Start()
+		waitLogin(t, a, alice)
+		// The refresh that failed with 503 did not use the token up.
+		a.tokens(t, "refresh after recovery", a.refresh(kept.RefreshToken))
+	})
+
+	t.Run("down at start", func(t *testing.T) {
+		f := newFleet(t)
+		proxy := newTCPProxy(t, dsnAddr(t, f.dsn))
+		proxy.Stop()
+		a := f.add("A", proxiedDSN(t, f.dsn, proxy.Addr()), fleetOptions{Timeout: "2s"})
+		if tables := f.claimgateTables(t); len(tables) != 0 {
+			t.Fatalf("the fresh database already has %v", tables)
+		}
+		a.start()
+
+		resp := a.passwordLogin(alice.email, alice.password)
+		wantOAuthError(t, "login with the database down since start", resp,
+			http.StatusServiceUnavailable, "temporarily_unavailable", true)
+		if resp.elapsed > within {
+			t.Errorf("login with the database down took %s (timeout 2s)", resp.elapsed.Round(time.Millisecond))
+		}
+
+		proxy.Start()
+		waitLogin(t, a, alice)
+		want := []string{"claimgate_ip_failures", "claimgate_login_failures", "claimgate_refresh_tokens"}
+		if got := slices.Sorted(slices.Values(f.claimgateTables(t))); !slices.Equal(got, want) {
+			t.Errorf("claimgate_ tables after recovery: %v, want %v", got, want)
+		}
+		tr := a.offlineLogin(t, alice)
+		a.tokens(t, "refresh after recovery", a.refresh(tr.RefreshToken))
+	})
+}
+
+// waitLogin polls the password grant until it succeeds (the database is
+// back), for up to 15 s.
+func waitLogin(t *testing.T, in *instance, u fleetUser) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp := in.passwordLogin(u.email, u.password)
+		if resp.status == http.StatusOK {
+			in.tokens(t, "login after recovery", resp)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("login on %s still fails 15 s after the database came back: %s", in.name, resp)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// TestFleetRotation runs `key_rotation 1m` (the minimum; too slow to watch a
+// rotation here): both instances publish the same JWKS after starting
+// together, and again after one restarts.
+func TestFleetRotation(t *testing.T) {
+	f := newFleet(t)
+	opts := fleetOptions{Extra: "key_rotation 1m"}
+	a, b := f.add("A", "", opts), f.add("B", "", opts)
+	startAll(a, b)
+	alice := fleetDemoUser(t, fleetAlice)
+
+	wantSameJWKS(t, a, b)
+	b.stop()
+	b.start()
+	wantSameJWKS(t, a, b)
+	b.wantVerified(t, a.login(t, alice).AccessToken, alice)
+	a.wantVerified(t, b.login(t, alice).AccessToken, alice)
+}
+
+// wantSameJWKS checks that a and b publish the same keys. A rotation may
+// land between two fetches (on a slow machine close to the minute), so they
+// get a few seconds to agree; they must not stay apart.
+func wantSameJWKS(t *testing.T, a, b *instance) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ka, kb := a.jwks(t), b.jwks(t)
+		if reflect.DeepEqual(ka, kb) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s and %s publish different JWKS: kids %v and %v", a.name, b.name,
+				slices.Sorted(maps.Keys(ka)), slices.Sorted(maps.Keys(kb)))
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
