@@ -653,7 +653,9 @@ func (f *fleet) claimgateTables(t testing.TB) []string {
 
 // tcpProxy forwards loopback connections to a database, and can cut it off:
 // Stop closes the listener and every live connection, Start listens again
-// on the same port.
+// on the same port. Hang makes it a black hole instead (a partition, not a
+// refusal): connections stay open and accepted, but no byte goes through
+// until Resume.
 type tcpProxy struct {
 	t      testing.TB
 	target string
@@ -662,6 +664,7 @@ type tcpProxy struct {
 	addr  string // fixed after the first Start
 	ln    net.Listener
 	conns map[net.Conn]struct{}
+	gate  chan struct{} // closed while bytes flow; open while hanging
 	wg    sync.WaitGroup
 }
 
@@ -669,7 +672,9 @@ type tcpProxy struct {
 // test ends.
 func newTCPProxy(t testing.TB, target string) *tcpProxy {
 	t.Helper()
-	p := &tcpProxy{t: t, target: target, addr: "127.0.0.1:0", conns: make(map[net.Conn]struct{})}
+	p := &tcpProxy{t: t, target: target, addr: "127.0.0.1:0", conns: make(map[net.Conn]struct{}),
+		gate: make(chan struct{})}
+	close(p.gate)
 	p.Start()
 	t.Cleanup(p.Stop)
 	return p
@@ -715,38 +720,65 @@ func (p *tcpProxy) accept(ln net.Listener) {
 		if err != nil {
 			return // Stop closed the listener
 		}
-		up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		if !p.track(c, up) {
-			c.Close()
-			up.Close()
-			continue
-		}
-		p.wg.Add(2)
-		go p.pipe(c, up)
-		go p.pipe(up, c)
+		p.wg.Add(1)
+		go p.serve(c)
 	}
 }
 
-// track registers a connection pair, unless the proxy was stopped meanwhile.
-func (p *tcpProxy) track(cs ...net.Conn) bool {
+// serve connects c to the target once the gate is open, and pipes bytes
+// both ways.
+func (p *tcpProxy) serve(c net.Conn) {
+	defer p.wg.Done()
+	if !p.track(c) {
+		c.Close()
+		return
+	}
+	<-p.currentGate()
+	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	if err != nil || !p.track(up) {
+		c.Close()
+		if up != nil {
+			up.Close()
+		}
+		return
+	}
+	p.wg.Add(2)
+	go p.pipe(c, up)
+	go p.pipe(up, c)
+}
+
+// track registers a connection, unless the proxy was stopped meanwhile.
+func (p *tcpProxy) track(c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ln == nil {
 		return false
 	}
-	for _, c := range cs {
-		p.conns[c] = struct{}{}
-	}
+	p.conns[c] = struct{}{}
 	return true
+}
+
+func (p *tcpProxy) currentGate() chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.gate
 }
 
 func (p *tcpProxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			<-p.currentGate() // held while hanging
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	// One direction ended: end both, as a cut cable would.
 	dst.Close()
 	src.Close()
@@ -756,8 +788,31 @@ func (p *tcpProxy) pipe(dst, src net.Conn) {
 	p.mu.Unlock()
 }
 
+// Hang stops every byte from going through, on live and new connections,
+// without closing anything.
+func (p *tcpProxy) Hang() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.gate:
+		p.gate = make(chan struct{})
+	default: // already hanging
+	}
+}
+
+// Resume lets bytes through again after Hang.
+func (p *tcpProxy) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.gate:
+	default:
+		close(p.gate)
+	}
+}
+
 // Stop closes the listener and every live connection, and waits for the
-// proxy's goroutines to end.
+// proxy's goroutines to end. It ends a Hang.
 func (p *tcpProxy) Stop() {
 	p.mu.Lock()
 	if p.ln == nil {
@@ -771,6 +826,7 @@ func (p *tcpProxy) Stop() {
 	}
 	p.conns = make(map[net.Conn]struct{})
 	p.mu.Unlock()
+	p.Resume() // wakes goroutines held at the gate; they find their conns closed
 	p.wg.Wait()
 }
 
