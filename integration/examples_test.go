@@ -13,7 +13,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
-	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/claimgate/claimgate/store/storetest"
 )
@@ -134,7 +133,7 @@ func TestQuickstart(t *testing.T) {
 	}
 	base := "http://localhost:" + port
 
-	tester := caddytest.NewTester(t)
+	tester := newTester(t)
 	tester.InitServer(cfg, "caddyfile")
 	if t.Failed() {
 		t.FailNow()

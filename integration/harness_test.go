@@ -260,7 +260,7 @@ func startOn(t *testing.T, dsn string, opts options) *env {
 	ports := freePorts(t, 3)
 	e := &env{
 		t:        t,
-		tester:   caddytest.NewTester(t),
+		tester:   newTester(t),
 		base:     fmt.Sprintf("http://localhost:%d", ports[0]),
 		errBase:  fmt.Sprintf("http://localhost:%d", ports[2]),
 		issuer:   fmt.Sprintf("http://localhost:%d/", ports[0]),
@@ -311,6 +311,11 @@ func (e *env) assertNoSecretsLogged(t *testing.T) {
 	if len(log) == 0 {
 		t.Error("Caddy's log is empty: the check proves nothing")
 	}
+	if t.Failed() {
+		lines := strings.Split(string(log), "\n")
+		t.Logf("Caddy's log (last %d lines of %d):\n%s", min(len(lines), 80), len(lines),
+			strings.Join(lines[max(0, len(lines)-80):], "\n"))
+	}
 	secrets := []string{webSecret, oddSecret, m2mSecret, longPassword[:40], plainPassword, "eyJ"}
 	for _, u := range embedded.DemoUsers {
 		secrets = append(secrets, u.Password)
@@ -322,6 +327,37 @@ func (e *env) assertNoSecretsLogged(t *testing.T) {
 			}
 		}
 	}
+}
+
+var (
+	adminOnce sync.Once
+	adminErr  error
+)
+
+// newTester is caddytest's tester with timeouts for a loaded 2-core machine
+// and the race detector, where a config load that generates an RSA key (or a
+// login that runs argon2id) can take longer than caddytest's 5 s defaults.
+func newTester(t *testing.T) *caddytest.Tester {
+	t.Helper()
+	adminOnce.Do(func() {
+		// caddytest starts Caddy in this process unless something already
+		// answers on its admin address; that would be another test binary,
+		// and the two would replace each other's configs mid-test.
+		l, err := net.Listen("tcp", adminAddr)
+		if err != nil {
+			adminErr = fmt.Errorf("another process holds %s (%v): is another caddytest run (go test ./...) going on? "+
+				"Concurrent runs load their configs into one Caddy and break each other", adminAddr, err)
+			return
+		}
+		l.Close()
+	})
+	if adminErr != nil {
+		t.Fatal(adminErr)
+	}
+	return caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{
+		LoadRequestTimeout: 2 * time.Minute,
+		TestRequestTimeout: time.Minute,
+	})
 }
 
 // load runs cfg in caddytest's Caddy and unloads it when the test ends,
