@@ -4,6 +4,8 @@
 package caddymodule
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -31,6 +33,7 @@ func init() {
 const (
 	defaultAccessTokenTTL   = time.Hour
 	defaultRefreshTokenTTL  = 720 * time.Hour
+	defaultRefreshIdleTTL   = 360 * time.Hour
 	defaultDatabaseTimeout  = 3 * time.Second
 	defaultDatabaseName     = "Username-Password-Authentication"
 	defaultDummyHashCost    = 10
@@ -64,6 +67,9 @@ type App struct {
 	AccessTokenTTL caddy.Duration `json:"access_token_ttl,omitempty"`
 	// RefreshTokenTTL is the absolute lifetime of a refresh-token family; default 720h.
 	RefreshTokenTTL caddy.Duration `json:"refresh_token_ttl,omitempty"`
+	// RefreshTokenIdleTTL is how long a refresh token may go unused before
+	// it is refused; default 360h (15 days, as Auth0).
+	RefreshTokenIdleTTL caddy.Duration `json:"refresh_token_idle_ttl,omitempty"`
 	// Clients are the OAuth clients allowed to call the token endpoint.
 	Clients []*ClientConfig `json:"clients,omitempty"`
 	// Protection configures brute-force protection and the hashing guard.
@@ -80,6 +86,19 @@ type App struct {
 	program *enrich.Program
 	guard   *password.Guard
 	clients map[string]*client
+
+	// state keeps claimgate's own tables (failure counters, refresh
+	// tokens); schema creates them on first use when manage_schema is on
+	// (nil when it is off: never any DDL then).
+	db     *sql.DB
+	state  *store.State
+	schema *schemaGuard
+	// now is the clock of logins and refreshes; tests replace it.
+	now func() time.Time
+	// stopWorkers ends the state maintenance goroutine, which workers
+	// counts, so that Cleanup can wait for it.
+	stopWorkers context.CancelFunc
+	workers     *sync.WaitGroup
 
 	// dsn is the resolved DSN whose pool this instance holds (empty when
 	// none is held); usesEmbedded records an embedded.Start to release.
@@ -179,6 +198,10 @@ func (a *App) provision(ctx caddy.Context, storage certmagic.Storage, logger *za
 	a.logger = logger
 	a.ctx = ctx
 	a.background = new(sync.WaitGroup)
+	a.workers = new(sync.WaitGroup)
+	if a.now == nil {
+		a.now = time.Now
+	}
 	a.setDefaults()
 
 	// Check the shape first so that a broken config acquires nothing.
@@ -216,6 +239,7 @@ func (a *App) provision(ctx caddy.Context, storage certmagic.Storage, logger *za
 	}
 	// Run stops when the config is unloaded (ctx is cancelled then).
 	go a.keys.Run(ctx)
+	a.startStateWorker(ctx)
 	return nil
 }
 
@@ -226,6 +250,9 @@ func (a *App) setDefaults() {
 	}
 	if a.RefreshTokenTTL <= 0 {
 		a.RefreshTokenTTL = caddy.Duration(defaultRefreshTokenTTL)
+	}
+	if a.RefreshTokenIdleTTL <= 0 {
+		a.RefreshTokenIdleTTL = caddy.Duration(defaultRefreshIdleTTL)
 	}
 	if a.SigningKey == nil {
 		a.SigningKey = new(SigningKeyConfig)
@@ -303,9 +330,15 @@ func (a *App) openStore() error {
 	if err != nil {
 		return fmt.Errorf("preparing the user store: %w", err)
 	}
-	// manage_schema: the claimgate_ state tables (refresh tokens, failure
-	// counters) are created by the state store of issue 5 once it is wired
-	// in; see bruteforce.go and refresh.go.
+	// claimgate's own tables live in the same database, on the same pool.
+	// With manage_schema on they are created on first use (and by the
+	// state worker at start), never here: Provision must not need the
+	// database.
+	a.db = db
+	a.state = store.NewState(db, time.Duration(a.Database.Timeout))
+	if *a.Database.ManageSchema {
+		a.schema = newSchemaGuard(a.state, time.Duration(a.Database.Timeout))
+	}
 	return nil
 }
 
@@ -357,8 +390,8 @@ func (a *App) Validate() error {
 			return fmt.Errorf("signing_key: unknown algorithm %q (want RS256, ES256 or EdDSA)", a.SigningKey.Algorithm)
 		}
 	}
-	if a.AccessTokenTTL < 0 || a.RefreshTokenTTL < 0 || a.KeyRotation < 0 {
-		return errors.New("access_token_ttl, refresh_token_ttl and key_rotation must not be negative")
+	if a.AccessTokenTTL < 0 || a.RefreshTokenTTL < 0 || a.RefreshTokenIdleTTL < 0 || a.KeyRotation < 0 {
+		return errors.New("access_token_ttl, refresh_token_ttl, refresh_token_idle_ttl and key_rotation must not be negative")
 	}
 	switch a.Errors {
 	case "", "auth0":
@@ -474,6 +507,14 @@ func (a *App) Stop() error { return nil }
 
 // Cleanup releases what Provision acquired, also after a failed Provision.
 func (a *App) Cleanup() error {
+	// Caddy cancels the context before Cleanup, but tests and a failed
+	// Provision may not: stop the state worker before closing its pool.
+	if a.stopWorkers != nil {
+		a.stopWorkers()
+	}
+	if a.workers != nil {
+		a.workers.Wait()
+	}
 	if a.background != nil {
 		a.background.Wait()
 	}

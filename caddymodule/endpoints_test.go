@@ -51,9 +51,9 @@ func TestDiscovery(t *testing.T) {
 					}
 				}
 				lists := map[string][]string{
-					"grant_types_supported":                 {"password", grantPasswordRealm},
+					"grant_types_supported":                 {"password", grantPasswordRealm, "refresh_token"},
 					"token_endpoint_auth_methods_supported": {"client_secret_basic", "client_secret_post", "none"},
-					"scopes_supported":                      {"openid", "profile", "email", "read:orders", "write:orders"},
+					"scopes_supported":                      {"openid", "profile", "email", "offline_access", "read:orders", "write:orders"},
 					"response_types_supported":              {},
 					"subject_types_supported":               {"public"},
 					"id_token_signing_alg_values_supported": {"ES256"},

@@ -124,7 +124,11 @@ func TestTokenErrors(t *testing.T) {
 		{name: "missing grant_type", form: passwordForm("grant_type", ""), status: 400, code: "invalid_request"},
 		{name: "unknown grant", form: passwordForm("grant_type", "client_credentials"), status: 400, code: "unsupported_grant_type"},
 		{name: "unknown grant before client", form: passwordForm("grant_type", "authorization_code", "client_secret", "nope"), status: 400, code: "unsupported_grant_type"},
-		{name: "refresh_token not available yet", form: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {webClient}, "client_secret": {webSecret}}, status: 400, code: "unsupported_grant_type"},
+		// refresh_token grant (more in refresh_test.go)
+		{name: "refresh grant not allowed", form: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {spaClient}}, status: 400, code: "unauthorized_client"},
+		{name: "refresh client before grant", form: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {webClient}, "client_secret": {"wrong"}}, status: 401, code: "invalid_client"},
+		{name: "missing refresh_token", form: url.Values{"grant_type": {"refresh_token"}, "client_id": {webClient}, "client_secret": {webSecret}}, status: 400, code: "invalid_request"},
+		{name: "unknown refresh_token", form: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {webClient}, "client_secret": {webSecret}}, status: 400, code: "invalid_grant"},
 		// client authentication
 		{name: "unknown client", form: passwordForm("client_id", "nobody"), status: 401, code: "invalid_client"},
 		{name: "wrong secret", form: passwordForm("client_secret", "wrong"), status: 401, code: "invalid_client"},
@@ -351,13 +355,14 @@ func TestTokenSuccessVariants(t *testing.T) {
 			t.Error("name without the profile scope")
 		}
 	})
-	t.Run("offline_access is not granted until refresh tokens exist", func(t *testing.T) {
-		body, raw := expectToken(t, h.with(t).form(passwordForm("scope", "openid offline_access")))
-		if body.Scope != "openid" {
+	t.Run("offline_access grants a refresh token", func(t *testing.T) {
+		body, _ := expectToken(t, h.with(t).form(passwordForm("scope", "openid offline_access")))
+		if body.Scope != "openid offline_access" {
 			t.Errorf("scope = %q", body.Scope)
 		}
-		if _, ok := raw["refresh_token"]; ok {
-			t.Error("refresh_token issued")
+		// 256 random bits, base64url without padding.
+		if raw, err := base64.RawURLEncoding.DecodeString(body.RefreshToken); err != nil || len(raw) != 32 {
+			t.Errorf("refresh_token %d characters: %v", len(body.RefreshToken), err)
 		}
 	})
 	t.Run("organization", func(t *testing.T) {

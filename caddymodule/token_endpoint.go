@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -52,6 +53,7 @@ type passwordRequest struct {
 	scopes       []string // granted, in request order, deduplicated
 	organization string
 	ip           string // end user's IP, for brute-force accounting
+	subject      string // whose failures count (store.LoginSubject)
 }
 
 // serveToken answers POST /oauth/token.
@@ -103,8 +105,24 @@ func (l *Login) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, *
 	if e != nil {
 		return nil, e
 	}
-	req.ip = clientIP(r, auth)
+	req.ip = accountingIP(clientIP(r, auth))
 	return l.passwordGrant(r.Context(), req)
+}
+
+// accountingIP is the IP as the failure counters key it: IPv4-mapped IPv6
+// as plain IPv4 (one client, one key), never empty (the empty key is the
+// account-wide counter), and never longer than the column.
+func accountingIP(ip string) string {
+	if addr, err := netip.ParseAddr(ip); err == nil {
+		return addr.Unmap().WithZone("").String()
+	}
+	if ip == "" {
+		return "unknown"
+	}
+	if len(ip) > 64 {
+		return ip[:64]
+	}
+	return ip
 }
 
 // checkPasswordRequest checks the parameters of a password grant in SPEC
@@ -146,8 +164,8 @@ func (a *App) checkPasswordRequest(auth clientAuth, grantType string, params map
 }
 
 // grantScopes checks the requested scopes: the standard OIDC ones and the
-// client's own. offline_access needs the refresh_token grant; while refresh
-// tokens cannot be issued (refreshAvailable false) it is left out of the
+// client's own. offline_access needs the refresh_token grant; should refresh
+// tokens be unavailable (refreshAvailable false) it is left out of the
 // granted scopes, which RFC 6749 §3.3 allows and the response's scope shows.
 func grantScopes(c *client, requested string, refreshAvailable bool) ([]string, *oauthError) {
 	fields := strings.Fields(requested)
@@ -193,20 +211,32 @@ func hasScope(scopes []string, s string) bool {
 	return false
 }
 
-// passwordGrant checks the brute-force block, the credentials, the
-// organization membership and the deny rules, then mints the tokens.
+// passwordGrant looks the user up, checks the brute-force block, the
+// credentials, the organization membership and the deny rules, then mints
+// the tokens. The lookup comes first because a known user's failures are
+// counted by user_id; the answers keep SPEC §3's order all the same (a
+// block answers before the credentials), and a blocked request spends no
+// password hash.
 func (l *Login) passwordGrant(ctx context.Context, req *passwordRequest) (*tokenResponse, *oauthError) {
+	user, e := l.findUser(ctx, req)
+	if e != nil {
+		return nil, e
+	}
+	req.subject = loginSubject(req, user)
 	if e := l.checkBruteForceBlock(ctx, req); e != nil {
 		return nil, e
 	}
-	user, e := l.verifyCredentials(ctx, req)
-	if e != nil {
+	if e := l.verifyCredentials(ctx, req, user); e != nil {
 		if e.code == codeInvalidGrant {
-			l.recordLoginFailure(ctx, req)
+			if fe := l.recordLoginFailure(ctx, req); fe != nil {
+				return nil, fe
+			}
 		}
 		return nil, e
 	}
-	l.recordLoginSuccess(ctx, req, user)
+	if e := l.recordLoginSuccess(ctx, req, user); e != nil {
+		return nil, e
+	}
 	l.maybeRehash(user, req.password)
 
 	grants, err := l.app.store.LoadGrants(ctx, user, req.organization)
@@ -221,32 +251,48 @@ func (l *Login) passwordGrant(ctx context.Context, req *passwordRequest) (*token
 	if e != nil {
 		return nil, e
 	}
-	resp, e := l.mintTokens(time.Now(), req, user, grants, result)
+	now := l.app.now()
+	resp, e := l.mintTokens(now, req, user, grants, result)
 	if e != nil {
 		return nil, e
+	}
+	if hasScope(req.scopes, scopeOfflineAccess) {
+		if resp.RefreshToken, e = l.issueRefreshToken(ctx, req, user, now); e != nil {
+			return nil, e
+		}
 	}
 	l.logger.Debug("login", zap.String("user_id", user.ID), zap.String("client_id", req.auth.client.id))
 	return resp, nil
 }
 
-// verifyCredentials looks the user up and verifies the password. Every
-// bad-credentials case does the same work (an unknown user is checked
-// against a dummy hash) and gets the same answer; only the log says which.
-func (l *Login) verifyCredentials(ctx context.Context, req *passwordRequest) (*store.User, *oauthError) {
+// findUser runs user_query; no such user is (nil, nil). A database failure
+// is 503.
+func (l *Login) findUser(ctx context.Context, req *passwordRequest) (*store.User, *oauthError) {
 	user, err := l.app.store.FindUser(ctx, req.username)
-	var hash string
 	switch {
 	case err == nil:
-		hash = user.PasswordHash
+		return user, nil
 	case errors.Is(err, store.ErrNotFound):
-		user, hash = nil, password.DummyHash(l.app.Database.DummyHashCost)
+		return nil, nil
 	default:
 		return nil, errUnavailable("The user database is unavailable.", retryAfterUnavailable).withCause(err)
+	}
+}
+
+// verifyCredentials verifies the password of user (nil: no such user).
+// Every bad-credentials case does the same work (an unknown user is checked
+// against a dummy hash) and gets the same answer; only the log says which.
+func (l *Login) verifyCredentials(ctx context.Context, req *passwordRequest, user *store.User) *oauthError {
+	var hash string
+	if user != nil {
+		hash = user.PasswordHash
+	} else {
+		hash = password.DummyHash(l.app.Database.DummyHashCost)
 	}
 
 	var verr error
 	if err := l.app.guard.Do(ctx, func() { verr = password.Verify(hash, []byte(req.password)) }); err != nil {
-		return nil, errUnavailable("Too many logins at once. Try again shortly.", retryAfterSaturated).withCause(err)
+		return errUnavailable("Too many logins at once. Try again shortly.", retryAfterSaturated).withCause(err)
 	}
 
 	var reason error
@@ -261,14 +307,14 @@ func (l *Login) verifyCredentials(ctx context.Context, req *passwordRequest) (*s
 		// and answers the same as a wrong password.
 		reason = errors.New("user is blocked")
 	default:
-		return user, nil
+		return nil
 	}
 	fields := []zap.Field{logUsername(req.username), zap.String("client_id", req.auth.client.id), zap.Error(reason)}
 	if user != nil {
 		fields = append(fields, zap.String("user_id", user.ID))
 	}
 	l.logger.Info("login failed", fields...)
-	return nil, errWrongCredentials(l.app.Errors == "auth0")
+	return errWrongCredentials(l.app.Errors == "auth0")
 }
 
 // maybeRehash upgrades a weak hash to argon2id after a successful login,

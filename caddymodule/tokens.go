@@ -30,7 +30,7 @@ var (
 )
 
 // mintTokens signs the access token (RFC 9068) and, with openid, the ID
-// token.
+// token. The caller adds the refresh token.
 func (l *Login) mintTokens(now time.Time, req *passwordRequest, user *store.User, grants store.Grants, result enrich.Result) (*tokenResponse, *oauthError) {
 	ks := l.app.keys.KeySet()
 	if ks == nil || ks.Active() == nil {
@@ -82,11 +82,6 @@ func (l *Login) mintTokens(now time.Time, req *passwordRequest, user *store.User
 		if resp.IDToken, err = ks.Sign(idClaims, jwtTypeID); err != nil {
 			return nil, errUnavailable("Cannot sign the token right now.", retryAfterUnavailable).
 				withCause(fmt.Errorf("signing the ID token: %w", err))
-		}
-	}
-	if hasScope(req.scopes, scopeOfflineAccess) {
-		if resp.RefreshToken, err = l.issueRefreshToken(req, user, now); err != nil {
-			return nil, errUnavailable("Cannot issue a refresh token right now.", retryAfterUnavailable).withCause(err)
 		}
 	}
 	return resp, nil

@@ -162,6 +162,16 @@ func (s *State) refuseRefresh(ctx context.Context, g RefreshGrant, rotatedAt int
 	return ErrRefreshInvalid
 }
 
+// LookupRefresh returns the grant raw stands for without using the token,
+// so that a refresh request can be checked (its scope against the family's,
+// the user re-read) before RotateRefresh spends the token. It does not say
+// whether the token is still usable: RotateRefresh decides that atomically.
+// An unknown token is ErrRefreshInvalid.
+func (s *State) LookupRefresh(ctx context.Context, raw string) (RefreshGrant, error) {
+	g, _, err := s.loadRefresh(ctx, refreshHash(raw))
+	return g, err
+}
+
 // loadRefresh reads a token's grant; an unknown token is ErrRefreshInvalid.
 func (s *State) loadRefresh(ctx context.Context, tokenHash string) (RefreshGrant, int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
