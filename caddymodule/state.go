@@ -260,4 +260,3 @@ func (a *App) protection() store.Protection {
 		AccountLockout:   p.AccountLockout,
 	}
 }
-
