@@ -285,6 +285,21 @@ func TestAdaptErrors(t *testing.T) {
 			wantErr: "refresh_token_ttl: invalid duration 'forever'",
 		},
 		{
+			name:    "refresh_token_idle_ttl without a value",
+			input:   global("refresh_token_idle_ttl " + errLine),
+			wantErr: "wrong argument count",
+		},
+		{
+			name:    "negative refresh_token_idle_ttl",
+			input:   global("refresh_token_idle_ttl -1h " + errLine),
+			wantErr: "refresh_token_idle_ttl: duration must be positive",
+		},
+		{
+			name:    "refresh_token_idle_ttl given twice",
+			input:   global("refresh_token_idle_ttl 1h", "refresh_token_idle_ttl 2h "+errLine),
+			wantErr: "claimgate option 'refresh_token_idle_ttl' is given twice",
+		},
+		{
 			name:    "zero key_rotation",
 			input:   global("key_rotation 0s " + errLine),
 			wantErr: "key_rotation: duration must be positive",

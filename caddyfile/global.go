@@ -22,6 +22,7 @@ import (
 //	    key_rotation <duration>
 //	    access_token_ttl <duration>
 //	    refresh_token_ttl <duration>
+//	    refresh_token_idle_ttl <duration>
 //	    client <id> { ... }
 //	    protection { ... }
 //	    claim <name> <expr>
@@ -98,6 +99,8 @@ func (p *globalParser) option(d *caddyfile.Dispenser) error {
 		p.app.AccessTokenTTL, err = parsePositiveDuration(d)
 	case "refresh_token_ttl":
 		p.app.RefreshTokenTTL, err = parsePositiveDuration(d)
+	case "refresh_token_idle_ttl":
+		p.app.RefreshTokenIdleTTL, err = parsePositiveDuration(d)
 	case "client":
 		err = p.client(d)
 	case "protection":
