@@ -40,6 +40,9 @@ const (
 	fleetClient   = "web-backend"
 	fleetSecret   = "fleet-web-secret"
 	fleetRoles    = "https://example.test/roles"
+	// fleetForwardedFor carries the end user's IP from the (confidential)
+	// client, so that tests can fail logins from several IPs.
+	fleetForwardedFor = "Auth0-Forwarded-For"
 
 	// fleetStartTimeout bounds an instance's start (a generated RSA key on a
 	// loaded 2-core machine, possibly with the race detector).
@@ -70,6 +73,10 @@ type fleetOptions struct {
 	// MaxFailures is protection's max_failures (default: high enough that
 	// no test trips it by accident).
 	MaxFailures int
+	// IPFailuresPerDay is protection's ip_failures_per_day (default: high).
+	IPFailuresPerDay int
+	// AccountLockout turns protection's account_lockout on.
+	AccountLockout bool
 	// Timeout is the database block's timeout ("" for the default).
 	Timeout string
 	// Extra lines for the claimgate block (key_rotation …).
@@ -102,10 +109,14 @@ var fleetTemplate = template.Must(template.New("Caddyfile").Parse(`{
 			secret {{.Secret}}
 			audience {{.Audience}}
 			grant password refresh_token
+			trust_forwarded_for {{.ForwardedFor}}
 		}
 		protection {
 			max_failures {{.MaxFailures}}
-			ip_failures_per_day 100000
+			ip_failures_per_day {{.IPFailuresPerDay}}
+			{{- if .AccountLockout}}
+			account_lockout on
+			{{- end}}
 		}
 		claim {{.RolesClaim}} roles
 		{{.Extra}}
@@ -251,23 +262,29 @@ func (f *fleet) add(name, dsn string, opts fleetOptions) *instance {
 	if opts.MaxFailures == 0 {
 		opts.MaxFailures = 100000
 	}
+	if opts.IPFailuresPerDay == 0 {
+		opts.IPFailuresPerDay = 100000
+	}
 	ports := freePorts(t, 2)
 	dir := t.TempDir()
 	data := map[string]any{
-		"HTTPPort":    ports[0],
-		"HTTPSPort":   ports[1],
-		"Storage":     f.storage,
-		"Issuer":      fleetIssuer,
-		"DSN":         dsn,
-		"UserQuery":   embedded.DemoUserQuery,
-		"RolesQuery":  embedded.DemoRolesQuery,
-		"Timeout":     opts.Timeout,
-		"Client":      fleetClient,
-		"Secret":      fleetSecret,
-		"Audience":    fleetAudience,
-		"MaxFailures": opts.MaxFailures,
-		"RolesClaim":  fleetRoles,
-		"Extra":       opts.Extra,
+		"HTTPPort":         ports[0],
+		"HTTPSPort":        ports[1],
+		"Storage":          f.storage,
+		"Issuer":           fleetIssuer,
+		"DSN":              dsn,
+		"UserQuery":        embedded.DemoUserQuery,
+		"RolesQuery":       embedded.DemoRolesQuery,
+		"Timeout":          opts.Timeout,
+		"Client":           fleetClient,
+		"Secret":           fleetSecret,
+		"Audience":         fleetAudience,
+		"MaxFailures":      opts.MaxFailures,
+		"IPFailuresPerDay": opts.IPFailuresPerDay,
+		"AccountLockout":   opts.AccountLockout,
+		"ForwardedFor":     fleetForwardedFor,
+		"RolesClaim":       fleetRoles,
+		"Extra":            opts.Extra,
 	}
 	var cfg bytes.Buffer
 	if err := fleetTemplate.Execute(&cfg, data); err != nil {
@@ -506,6 +523,19 @@ func (in *instance) passwordLogin(username, password string, extra ...string) fl
 	return in.post("/oauth/token", append([]string{"grant_type", "password",
 		"client_id", fleetClient, "client_secret", fleetSecret,
 		"username", username, "password", password}, extra...)...)
+}
+
+// passwordLoginFrom is passwordLogin on behalf of an end user at ip.
+func (in *instance) passwordLoginFrom(ip, username, password string) fleetResponse {
+	vals := url.Values{"grant_type": {"password"}, "client_id": {fleetClient}, "client_secret": {fleetSecret},
+		"username": {username}, "password": {password}}
+	req, err := http.NewRequest(http.MethodPost, in.base+"/oauth/token", strings.NewReader(vals.Encode()))
+	if err != nil {
+		panic(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set(fleetForwardedFor, ip)
+	return in.send(req)
 }
 
 // refresh redeems a refresh token.

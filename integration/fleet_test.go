@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -79,6 +80,82 @@ func TestFleetBruteForce(t *testing.T) {
 	b.login(t, alice)
 }
 
+// TestFleetProtectionByIP fails logins on behalf of several end-user IPs
+// (trust_forwarded_for): a user+IP block is per IP, account_lockout blocks
+// the user from every IP, and an IP's daily budget is shared by the fleet —
+// each with failures split across both instances.
+func TestFleetProtectionByIP(t *testing.T) {
+	alice := fleetDemoUser(t, fleetAlice)
+	bob := fleetDemoUser(t, "bob@example.test")
+	fail := func(t *testing.T, in *instance, ip, user string) {
+		t.Helper()
+		wantOAuthError(t, "wrong password for "+user+" from "+ip+" on "+in.name,
+			in.passwordLoginFrom(ip, user, "wrong"), http.StatusBadRequest, "invalid_grant", false)
+	}
+	wantLogin := func(t *testing.T, in *instance, ip string, u fleetUser) {
+		t.Helper()
+		in.tokens(t, "login "+u.email+" from "+ip, in.passwordLoginFrom(ip, u.email, u.password))
+	}
+	wantBlocked := func(t *testing.T, ip string, u fleetUser, ins ...*instance) {
+		t.Helper()
+		for _, in := range ins {
+			wantOAuthError(t, "the right password for "+u.email+" from "+ip+" on "+in.name,
+				in.passwordLoginFrom(ip, u.email, u.password), http.StatusTooManyRequests, "too_many_attempts", true)
+		}
+	}
+
+	t.Run("user and IP", func(t *testing.T) {
+		f := newFleet(t)
+		opts := fleetOptions{MaxFailures: 4}
+		a, b := f.add("A", "", opts), f.add("B", "", opts)
+		startAll(a, b)
+		// Four failures, but two per IP: no pair is blocked.
+		fail(t, a, "10.0.0.1", alice.email)
+		fail(t, b, "10.0.0.1", alice.email)
+		fail(t, a, "10.0.0.2", alice.email)
+		fail(t, b, "10.0.0.2", alice.email)
+		wantLogin(t, b, "10.0.0.3", alice)
+		// Two more from 10.0.0.1 (on both instances) block that pair only.
+		fail(t, b, "10.0.0.1", alice.email)
+		fail(t, a, "10.0.0.1", alice.email)
+		wantBlocked(t, "10.0.0.1", alice, a, b)
+		wantLogin(t, a, "10.0.0.2", alice)
+		wantLogin(t, b, "10.0.0.1", bob)
+	})
+
+	t.Run("account lockout and IP budget", func(t *testing.T) {
+		f := newFleet(t)
+		opts := fleetOptions{MaxFailures: 4, AccountLockout: true, IPFailuresPerDay: 6}
+		a, b := f.add("A", "", opts), f.add("B", "", opts)
+		startAll(a, b)
+
+		// One failure from each of four IPs, alternating instances.
+		for i, in := range []*instance{a, b, a, b} {
+			fail(t, in, "10.0.1."+strconv.Itoa(i+1), alice.email)
+		}
+		wantBlocked(t, "10.0.1.9", alice, a, b)
+		wantLogin(t, a, "10.0.1.9", bob)
+		if out, err := f.runClaimgate("unblock", "--user", strconv.FormatInt(alice.id, 10), "--dsn", f.dsn); err != nil {
+			t.Fatalf("claimgate unblock --user %d: %v\n%s", alice.id, err, out)
+		}
+		wantLogin(t, b, "10.0.1.9", alice)
+
+		// Six failures from one IP, each for another (unknown) user, half
+		// on each instance: the IP's budget is spent for everyone.
+		const ip = "10.0.2.1"
+		for i := range 6 {
+			fail(t, []*instance{a, b}[i%2], ip, "nobody-"+strconv.Itoa(i)+"@example.test")
+		}
+		wantBlocked(t, ip, alice, a, b)
+		wantBlocked(t, ip, bob, a, b)
+		wantLogin(t, a, "10.0.2.2", alice)
+		if out, err := f.runClaimgate("unblock", "--ip", ip, "--dsn", f.dsn); err != nil {
+			t.Fatalf("claimgate unblock --ip %s: %v\n%s", ip, err, out)
+		}
+		wantLogin(t, b, ip, alice)
+	})
+}
+
 // TestFleetRefreshReuse: a refresh token rotated on A and then presented
 // again on B is a reuse; the whole family is revoked, so the token A handed
 // out in its place is dead too.
@@ -100,6 +177,30 @@ func TestFleetRefreshReuse(t *testing.T) {
 		http.StatusBadRequest, "invalid_grant", false)
 	wantOAuthError(t, "the newer token on A after the reuse (family revoked)", a.refresh(second.RefreshToken),
 		http.StatusBadRequest, "invalid_grant", false)
+
+	// One token redeemed on A and B at once: exactly one wins (README: a
+	// conditional UPDATE decides), whatever the interleaving.
+	raced := a.offlineLogin(t, alice)
+	answers := make([]fleetResponse, 2)
+	var wg sync.WaitGroup
+	for i, in := range []*instance{a, b} {
+		wg.Go(func() { answers[i] = in.refresh(raced.RefreshToken) })
+	}
+	wg.Wait()
+	won := 0
+	for i, resp := range answers {
+		switch code, _ := resp.oauth(); {
+		case resp.status == http.StatusOK:
+			won++
+			[]*instance{a, b}[i].tokens(t, "concurrent refresh", resp)
+		case resp.status != http.StatusBadRequest || code != "invalid_grant":
+			t.Errorf("concurrent refresh on %s: got %s, want 200 or 400 invalid_grant", []string{"A", "B"}[i], resp)
+		}
+	}
+	if won != 1 {
+		t.Errorf("one refresh token redeemed on A and B at once: %d got new tokens, want exactly 1 (%s | %s)",
+			won, answers[0], answers[1])
+	}
 }
 
 // TestFleetRevoke: a refresh token revoked on A is refused on B.
@@ -162,6 +263,7 @@ func TestFleetDatabaseOutage(t *testing.T) {
 			resp := c.send()
 			wantOAuthError(t, c.what+" with the database down", resp,
 				http.StatusServiceUnavailable, "temporarily_unavailable", true)
+			t.Logf("%s with the database down: %d in %s", c.what, resp.status, resp.elapsed.Round(time.Millisecond))
 			if resp.elapsed > within {
 				t.Errorf("%s with the database down took %s (timeout 2s)", c.what, resp.elapsed.Round(time.Millisecond))
 			}
