@@ -9,9 +9,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/certmagic"
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
@@ -162,6 +165,9 @@ type loginRequest struct {
 	contentType string
 	body        string
 	header      http.Header
+	// ip, when set, is Caddy's client IP for the request (what the server
+	// determined, honouring trusted_proxies); else the peer is 192.0.2.1.
+	ip string
 }
 
 // do serves req and returns the recorded response.
@@ -179,6 +185,10 @@ func (h *harness) do(req loginRequest) *httptest.ResponseRecorder {
 	}
 	for k, vs := range req.header {
 		r.Header[k] = vs
+	}
+	if req.ip != "" {
+		vars := map[string]any{caddyhttp.ClientIPVarKey: req.ip}
+		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, vars))
 	}
 	w := httptest.NewRecorder()
 	next := caddyHandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
@@ -200,6 +210,42 @@ func (h *harness) form(params url.Values, header ...string) *httptest.ResponseRe
 		hdr.Add(header[i], header[i+1])
 	}
 	return h.do(loginRequest{contentType: formType, body: params.Encode(), header: hdr})
+}
+
+// formFrom is form with ip as Caddy's client IP.
+func (h *harness) formFrom(ip string, params url.Values, header ...string) *httptest.ResponseRecorder {
+	h.t.Helper()
+	hdr := make(http.Header)
+	for i := 0; i+1 < len(header); i += 2 {
+		hdr.Add(header[i], header[i+1])
+	}
+	return h.do(loginRequest{contentType: formType, body: params.Encode(), header: hdr, ip: ip})
+}
+
+// testClock is a settable clock for App.now.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock(now time.Time) *testClock { return &testClock{now: now} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Set(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = now
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 // jsonPost posts params as a JSON object.
