@@ -139,30 +139,35 @@ func TestRefreshConcurrent(t *testing.T) {
 	r1 := h.loginRefresh()
 	const n = 8
 	start := make(chan struct{})
-	codes := make([]int, n)
+	answers := make([]*httptest.ResponseRecorder, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
-			codes[i] = h.form(refreshForm(r1)).Code
+			answers[i] = h.form(refreshForm(r1))
 		}()
 	}
 	close(start)
 	wg.Wait()
-	var ok, refused int
-	for _, c := range codes {
-		switch c {
+	var codes []int
+	var winner *httptest.ResponseRecorder
+	refused := 0
+	for _, w := range answers {
+		codes = append(codes, w.Code)
+		switch w.Code {
 		case http.StatusOK:
-			ok++
+			winner = w
 		case http.StatusBadRequest:
 			refused++
 		}
 	}
-	if ok != 1 || refused != n-1 {
-		t.Fatalf("answers %v: %d successes, %d refusals; want 1 and %d", codes, ok, refused, n-1)
+	if winner == nil || refused != n-1 {
+		t.Fatalf("answers %v: want one 200 and %d invalid_grant", codes, n-1)
 	}
+	body, _ := expectToken(t, winner)
+	expectInvalidRefresh(t, h.form(refreshForm(body.RefreshToken)))
 }
 
 // TestRefreshFollowsTheUser: a refresh re-reads the user, roles and
