@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -240,5 +241,21 @@ func TestBruteForceStateUnavailable(t *testing.T) {
 	}
 	if h.logs.FilterMessage("token request refused").FilterFieldKey("cause").Len() < 3 {
 		t.Error("the state store error was not logged")
+	}
+}
+
+func TestAccountingIP(t *testing.T) {
+	for in, want := range map[string]string{
+		"198.51.100.1":           "198.51.100.1",
+		"::ffff:198.51.100.1":    "198.51.100.1",
+		"2001:DB8::1":            "2001:db8::1",
+		"fe80::1%eth0":           "fe80::1",
+		"":                       "unknown", // never the account-wide key
+		"@":                      "@",
+		strings.Repeat("x", 100): strings.Repeat("x", 64),
+	} {
+		if got := accountingIP(in); got != want {
+			t.Errorf("accountingIP(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
