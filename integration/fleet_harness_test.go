@@ -83,9 +83,13 @@ type fleetOptions struct {
 	Extra string
 }
 
+// fleetTemplate is one instance's Caddyfile. It has no skip_install_trust:
+// that option configures Caddy's pki app, whose local CA is created in
+// storage without a lock, so two instances booting at once on an empty
+// shared storage can fail ("loading intermediate key: no such file") — a
+// Caddy matter, not claimgate's; plain-HTTP sites need no CA.
 var fleetTemplate = template.Must(template.New("Caddyfile").Parse(`{
 	admin off
-	skip_install_trust
 	http_port {{.HTTPPort}}
 	https_port {{.HTTPSPort}}
 	grace_period 1ns
