@@ -143,7 +143,32 @@ WHERE token_hash = ? AND client_id = ? AND rotated_at = 0 AND revoked_at = 0
 	if err := s.insertRefresh(ctx, newRaw, grant, now); err != nil {
 		return RefreshGrant{}, err
 	}
+	if err := s.reviveGuard(ctx, grant.FamilyID, now); err != nil {
+		return RefreshGrant{}, err
+	}
 	return grant, nil
+}
+
+// reviveGuard closes the race between a rotation and a revocation of the
+// same family: a revocation (reuse detected by a concurrent loser, or
+// RFC 7009) that ran after this rotation's UPDATE but before its INSERT did
+// not see the new token. Revocation marks every row it finds, the rotated
+// one included, so a marked row after the INSERT means the family is dead:
+// revoke again, which now covers the new token. The rotation still counts
+// as the one winner; its new token is simply revoked with its family.
+func (s *State) reviveGuard(ctx context.Context, family string, now time.Time) error {
+	qctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var revoked int
+	err := s.db.QueryRowContext(qctx, `SELECT COUNT(*) FROM claimgate_refresh_tokens
+WHERE family_id = ? AND revoked_at <> 0`, family).Scan(&revoked)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if revoked == 0 {
+		return nil
+	}
+	return s.revokeFamily(ctx, family, now)
 }
 
 // refuseRefresh explains a lost rotation, revoking the family on reuse.

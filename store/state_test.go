@@ -288,22 +288,28 @@ func TestConcurrentRotationHasOneWinner(t *testing.T) {
 	raw := newRefresh(t, st, RefreshGrant{UserID: "3", Username: "carol", ClientID: "web",
 		FamilyExpiresAt: now.Add(time.Hour)}, now)
 	const racers = 6
+	type result struct {
+		next string
+		err  error
+	}
 	var wg sync.WaitGroup
-	results := make(chan error, racers)
+	results := make(chan result, racers)
 	for range racers {
 		wg.Go(func() {
 			next, _ := NewRefreshToken()
 			_, err := st.RotateRefresh(ctx, raw, next, "web", now, 0)
-			results <- err
+			results <- result{next, err}
 		})
 	}
 	wg.Wait()
 	close(results)
 	wins := 0
-	for err := range results {
-		switch {
+	var winner string
+	for r := range results {
+		switch err := r.err; {
 		case err == nil:
 			wins++
+			winner = r.next
 		case errors.Is(err, ErrRefreshReused), errors.Is(err, ErrRefreshInvalid):
 		default:
 			t.Fatalf("unexpected error: %v", err)
@@ -311,6 +317,12 @@ func TestConcurrentRotationHasOneWinner(t *testing.T) {
 	}
 	if wins != 1 {
 		t.Fatalf("%d rotations won, want exactly 1", wins)
+	}
+	// The losers presented a rotated token: whatever the interleaving, the
+	// family is revoked, the winner's new token included.
+	next, _ := NewRefreshToken()
+	if _, err := st.RotateRefresh(ctx, winner, next, "web", now, 0); !errors.Is(err, ErrRefreshInvalid) {
+		t.Fatalf("winner's token after the race: err=%v, want ErrRefreshInvalid", err)
 	}
 }
 
