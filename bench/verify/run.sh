@@ -191,8 +191,12 @@ CADDY
 	p=$(printf '%s\n' "${plain_rates[@]}" | median)
 	c=$(printf '%s\n' "${cached_rates[@]}" | median)
 	u=$(printf '%s\n' "${uncached_rates[@]}" | median)
-	line=$(awk -v alg="$alg" -v p="$p" -v c="$c" -v u="$u" 'BEGIN {
-		printf "%s: plain %.0f/s, cached %.0f/s (ratio %.3f), uncached %.0f/s (ratio %.3f)", alg, p, c, c / p, u, u / p
+	# Also the median of each round's own ratio: a round's targets run back
+	# to back, so this pairs measurements taken under the same machine load.
+	paired_c=$(for i in "${!plain_rates[@]}"; do awk -v c="${cached_rates[$i]}" -v p="${plain_rates[$i]}" 'BEGIN {print c / p}'; done | median)
+	paired_u=$(for i in "${!plain_rates[@]}"; do awk -v u="${uncached_rates[$i]}" -v p="${plain_rates[$i]}" 'BEGIN {print u / p}'; done | median)
+	line=$(awk -v alg="$alg" -v p="$p" -v c="$c" -v u="$u" -v pc="$paired_c" -v pu="$paired_u" 'BEGIN {
+		printf "%s: plain %.0f/s, cached %.0f/s (ratio %.3f, per-round median %.3f), uncached %.0f/s (ratio %.3f, per-round median %.3f)", alg, p, c, c / p, pc, u, u / p, pu
 	}')
 	echo "  median $line"
 	summary+=("$line")
