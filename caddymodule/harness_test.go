@@ -277,6 +277,12 @@ func passwordForm(extra ...string) url.Values {
 		"client_id":     {webClient},
 		"client_secret": {webSecret},
 	}
+	return withOverrides(v, extra)
+}
+
+// withOverrides applies name/value pairs to v: an empty value removes the
+// parameter, any other replaces it.
+func withOverrides(v url.Values, extra []string) url.Values {
 	for i := 0; i+1 < len(extra); i += 2 {
 		if extra[i+1] == "" {
 			v.Del(extra[i])

@@ -31,14 +31,7 @@ func refreshForm(token string, extra ...string) url.Values {
 		"client_id":     {webClient},
 		"client_secret": {webSecret},
 	}
-	for i := 0; i+1 < len(extra); i += 2 {
-		if extra[i+1] == "" {
-			v.Del(extra[i])
-			continue
-		}
-		v.Set(extra[i], extra[i+1])
-	}
-	return v
+	return withOverrides(v, extra)
 }
 
 // revokeForm is a revocation by the web client.
