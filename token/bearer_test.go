@@ -38,4 +38,3 @@ func TestBearerFromHeader(t *testing.T) {
 		})
 	}
 }
-
