@@ -1,4 +1,4 @@
-package caddyfile_test
+package claimgate_test
 
 import (
 	"fmt"
@@ -146,7 +146,7 @@ func TestAdaptErrors(t *testing.T) {
 		{
 			name:    "dummy_hash_cost out of range",
 			input:   withDatabase("dsn embedded", goodUserQuery, "dummy_hash_cost 40 "+errLine),
-			wantErr: "dummy_hash_cost: expected an integer from 4 to 31",
+			wantErr: "dummy_hash_cost 40 is outside bcrypt",
 		},
 		{
 			name:    "client without audience",
@@ -382,17 +382,17 @@ func TestAdaptErrors(t *testing.T) {
 		{
 			name:    "claimgate_verify invalid header name",
 			input:   site("claimgate_verify {", "\taudience https://api.example.test", "\theader \"X User\" sub "+errLine, "}"),
-			wantErr: "'X User' is not a valid header name",
+			wantErr: "\"X User\" is not a valid HTTP header name",
 		},
 		{
 			name:    "claimgate_verify header that must not carry a claim",
 			input:   site("claimgate_verify {", "\taudience https://api.example.test", "\theader authorization sub "+errLine, "}"),
-			wantErr: "'authorization' cannot carry a claim",
+			wantErr: "\"authorization\" cannot carry a claim",
 		},
 		{
 			name:    "claimgate_verify same header twice in another spelling",
 			input:   site("claimgate_verify {", "\taudience https://api.example.test", "\theader X-User-Id sub", "\theader x_user_id email "+errLine, "}"),
-			wantErr: "header 'x_user_id' is set twice",
+			wantErr: "x_user_id is configured twice",
 		},
 		{
 			name:    "claimgate_verify require with one argument",

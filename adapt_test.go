@@ -1,4 +1,4 @@
-package caddyfile_test
+package claimgate_test
 
 import (
 	"bytes"
@@ -12,8 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	_ "github.com/claimgate/claimgate/caddyfile"
-	_ "github.com/claimgate/claimgate/caddymodule"
+	_ "github.com/claimgate/claimgate"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected JSON of testdata/*.caddyfiletest")
@@ -100,7 +99,7 @@ func TestAdaptGolden(t *testing.T) {
 // following the README would.
 func TestAdaptExamples(t *testing.T) {
 	var files []string
-	err := filepath.WalkDir("../examples", func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir("examples", func(path string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && d.Name() == "Caddyfile" {
 			files = append(files, path)
 		}

@@ -1,15 +1,16 @@
-// Package caddymodule holds claimgate's Caddy modules: the `claimgate` app
-// (user store, keys, clients, claim rules) and the claimgate_login and
-// claimgate_verify HTTP handlers.
-package caddymodule
+// Package app is the `claimgate` Caddy app, configured by the global option
+// of the same name (caddyfile*.go) and shared by every site: the user store,
+// the state store and its worker, the signing keys, the clients, the claim
+// rules, and the grant flows built on them. The HTTP handlers (packages
+// login and verify) find it with ctx.App("claimgate").
+package app
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,11 +18,13 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/claimgate/claimgate/enrich"
+	"github.com/claimgate/claimgate/grant"
+	"github.com/claimgate/claimgate/internal/httpurl"
 	"github.com/claimgate/claimgate/password"
 	"github.com/claimgate/claimgate/store"
-	"github.com/claimgate/claimgate/store/embedded"
 	"github.com/claimgate/claimgate/token"
 )
 
@@ -41,15 +44,6 @@ const (
 	defaultBlockFor         = time.Hour
 	defaultIPFailuresPerDay = 100
 	defaultHashQueueTimeout = 2 * time.Second
-
-	// embeddedDSN is the `dsn` value that starts the embedded demo database.
-	embeddedDSN = "embedded"
-)
-
-// Grant names a client may list in `grant`.
-const (
-	clientGrantPassword = "password"
-	clientGrantRefresh  = "refresh_token"
 )
 
 // App is the `claimgate` Caddy app, configured by the global option of the
@@ -81,11 +75,13 @@ type App struct {
 
 	logger  *zap.Logger
 	ctx     caddy.Context
+	storage certmagic.Storage
 	keys    *token.Manager
 	store   *store.Store
 	program *enrich.Program
 	guard   *password.Guard
-	clients map[string]*client
+	clients map[string]*grant.Client
+	grants  *grant.Service
 
 	// state keeps claimgate's own tables (failure counters, refresh
 	// tokens); schema creates them on first use when manage_schema is on
@@ -93,21 +89,16 @@ type App struct {
 	db     *sql.DB
 	state  *store.State
 	schema *schemaGuard
-	// now is the clock of logins and refreshes; tests replace it.
-	now func() time.Time
-	// stopWorkers ends the state maintenance goroutine, which workers
-	// counts, so that Cleanup can wait for it.
+	// stopWorkers ends the background goroutines (state maintenance, key
+	// rotation), which workers counts, so that Cleanup can wait for them.
 	stopWorkers context.CancelFunc
 	workers     *sync.WaitGroup
 
 	// dsn is the resolved DSN whose pool this instance holds (empty when
-	// none is held); usesEmbedded records an embedded.Start to release.
+	// none is held); releaseNamed releases a named DSN's database (the
+	// demo database) when one was opened.
 	dsn          string
-	usesEmbedded bool
-
-	// background counts goroutines a login started (password rehashing);
-	// Cleanup waits for them, which their timeouts keep short.
-	background *sync.WaitGroup
+	releaseNamed func() error
 }
 
 // DatabaseConfig configures the user store.
@@ -189,19 +180,17 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // up: claimgate starts with MySQL down and answers logins with 503 until it
 // is back.
 func (a *App) Provision(ctx caddy.Context) error {
-	return a.provision(ctx, ctx.Storage(), ctx.Logger())
+	return a.ProvisionWith(ctx, ctx.Storage(), ctx.Logger())
 }
 
-// provision is Provision with the storage and logger passed in, so that
-// tests can provision an App without a running Caddy config.
-func (a *App) provision(ctx caddy.Context, storage certmagic.Storage, logger *zap.Logger) error {
+// ProvisionWith is Provision with the storage and logger passed in, for
+// tools and tests that run an App outside a Caddy config. Like Provision it
+// writes nothing: keys and tables are created by Start.
+func (a *App) ProvisionWith(ctx caddy.Context, storage certmagic.Storage, logger *zap.Logger) error {
 	a.logger = logger
 	a.ctx = ctx
-	a.background = new(sync.WaitGroup)
+	a.storage = storage
 	a.workers = new(sync.WaitGroup)
-	if a.now == nil {
-		a.now = time.Now
-	}
 	a.setDefaults()
 
 	// Check the shape first so that a broken config acquires nothing.
@@ -222,7 +211,7 @@ func (a *App) provision(ctx caddy.Context, storage certmagic.Storage, logger *za
 	a.guard = password.NewGuard(a.Protection.MaxConcurrentHashes, time.Duration(a.Protection.HashQueueTimeout))
 	// Compute the dummy hash now, so that the first unknown user does not
 	// stand out by the time it takes to make it.
-	password.DummyHash(a.Database.DummyHashCost)
+	dummy := password.DummyHash(a.Database.DummyHashCost)
 
 	if err := a.openStore(); err != nil {
 		return err
@@ -234,13 +223,29 @@ func (a *App) provision(ctx caddy.Context, storage certmagic.Storage, logger *za
 		Rotation:         time.Duration(a.KeyRotation),
 		MaxTokenLifetime: time.Duration(a.AccessTokenTTL),
 	}, a.logger.Named("keys"))
-	if err := a.keys.Load(ctx); err != nil {
-		return fmt.Errorf("loading signing keys: %w", err)
-	}
-	// Run stops when the config is unloaded (ctx is cancelled then).
-	go a.keys.Run(ctx)
-	a.startStateWorker(ctx)
+	a.grants = grant.New(ctx, a.grantConfig(dummy))
 	return nil
+}
+
+// grantConfig is the grant flows' view of the app.
+func (a *App) grantConfig(dummyHash string) grant.Config {
+	return grant.Config{
+		Issuer:              a.Issuer,
+		Users:               a.store,
+		State:               a.state,
+		StateReady:          a.stateReady,
+		Keys:                a.keys,
+		Rules:               a.program,
+		Guard:               a.guard,
+		DummyHash:           dummyHash,
+		Protection:          a.protection(),
+		AccessTokenTTL:      time.Duration(a.AccessTokenTTL),
+		RefreshTokenTTL:     time.Duration(a.RefreshTokenTTL),
+		RefreshTokenIdleTTL: time.Duration(a.RefreshTokenIdleTTL),
+		Rehash:              a.Database.RehashQuery != "",
+		RehashTimeout:       time.Duration(a.Database.Timeout) + time.Duration(a.Protection.HashQueueTimeout),
+		Logger:              a.logger.Named("grant"),
+	}
 }
 
 // setDefaults fills in every unset setting.
@@ -307,14 +312,16 @@ func (a *App) openStore() error {
 		// {env.X} with X unset: refuse rather than dial a default server.
 		return errors.New("database dsn is empty after replacing placeholders (is the environment variable set?)")
 	}
-	if dsn == embeddedDSN {
-		if dsn, err = embedded.Start(); err != nil {
-			return fmt.Errorf("starting the embedded demo database: %w", err)
+	if open, named := store.LookupNamedDSN(dsn); named {
+		name := dsn
+		if dsn, a.releaseNamed, err = open(); err != nil {
+			return fmt.Errorf("starting the %s database: %w", name, err)
 		}
-		a.usesEmbedded = true
 		a.logger.Warn("using the EMBEDDED DEMO DATABASE: demo users with published passwords, "+
 			"in memory, on a loopback port; for trying claimgate out only, never for real users",
-			zap.String("database", embedded.DatabaseName))
+			zap.String("dsn", name))
+	} else if isNamedDSN(dsn) {
+		return fmt.Errorf("database dsn %q names a database this build does not include (the embedded demo database is in the claimgate binary, not in a plain xcaddy build)", dsn)
 	} else if err := store.ValidateDSN(dsn); err != nil {
 		// Only the error's text: it never holds the DSN's password.
 		return fmt.Errorf("database dsn: %w", err)
@@ -355,24 +362,19 @@ func (a *App) storeConfig() store.Config {
 	}
 }
 
+// isNamedDSN reports a DSN that is a bare word such as "embedded": a named
+// DSN, which a go-sql-driver DSN (it has '@', '/' or '(') never is.
+func isNamedDSN(dsn string) bool {
+	return dsn != "" && !strings.ContainsAny(dsn, "@/():")
+}
+
 // warnInsecureIssuer logs a warning for an http:// issuer that is not on a
 // loopback host: its tokens and discovery travel in clear text.
 func (a *App) warnInsecureIssuer() {
-	u, err := url.Parse(a.Issuer)
-	if err != nil || u.Scheme != "http" || isLoopbackHost(u.Hostname()) {
-		return
+	if httpurl.Insecure(a.Issuer) {
+		a.logger.Warn("issuer uses http:// on a non-loopback host; tokens and keys are exposed in transit",
+			zap.String("issuer", a.Issuer))
 	}
-	a.logger.Warn("issuer uses http:// on a non-loopback host; tokens and keys are exposed in transit",
-		zap.String("issuer", a.Issuer))
-}
-
-// isLoopbackHost reports whether host is localhost or a loopback IP.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Validate checks the configuration. It is fast and has no side effects.
@@ -383,11 +385,9 @@ func (a *App) Validate() error {
 	if err := a.validateDatabase(); err != nil {
 		return err
 	}
-	if a.SigningKey != nil {
-		switch a.SigningKey.Algorithm {
-		case "", token.RS256, token.ES256, token.EdDSA:
-		default:
-			return fmt.Errorf("signing_key: unknown algorithm %q (want RS256, ES256 or EdDSA)", a.SigningKey.Algorithm)
+	if a.SigningKey != nil && a.SigningKey.Algorithm != "" {
+		if err := validateSigningAlgorithm(a.SigningKey.Algorithm); err != nil {
+			return fmt.Errorf("signing_key: %w", err)
 		}
 	}
 	if a.AccessTokenTTL < 0 || a.RefreshTokenTTL < 0 || a.RefreshTokenIdleTTL < 0 || a.KeyRotation < 0 {
@@ -404,20 +404,14 @@ func (a *App) Validate() error {
 	return validateProtection(a.Protection)
 }
 
-// validateIssuer requires an absolute http(s) URL.
+// validateIssuer requires an absolute http(s) URL without query or
+// fragment: the issuer is every token's iss, used verbatim.
 func validateIssuer(issuer string) error {
 	if issuer == "" {
 		return errors.New("issuer is required")
 	}
-	u, err := url.Parse(issuer)
-	if err != nil {
+	if err := httpurl.CheckAbsolute(issuer); err != nil {
 		return fmt.Errorf("issuer: %w", err)
-	}
-	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("issuer %q must be an absolute https:// (or http://) URL", issuer)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("issuer %q must not have a query or fragment", issuer)
 	}
 	return nil
 }
@@ -437,7 +431,7 @@ func (a *App) validateDatabase() error {
 		return fmt.Errorf("database: %w", err)
 	}
 	// A DSN with placeholders is only known after replacement (Provision).
-	if d.DSN != embeddedDSN && !strings.Contains(d.DSN, "{") {
+	if !isNamedDSN(d.DSN) && !strings.Contains(d.DSN, "{") {
 		if err := store.ValidateDSN(d.DSN); err != nil {
 			return fmt.Errorf("database dsn: %w", err)
 		}
@@ -445,8 +439,10 @@ func (a *App) validateDatabase() error {
 	if d.Timeout < 0 {
 		return errors.New("database: timeout must not be negative")
 	}
-	if d.DummyHashCost != 0 && (d.DummyHashCost < 4 || d.DummyHashCost > 31) {
-		return fmt.Errorf("database: dummy_hash_cost %d is outside bcrypt's 4..31", d.DummyHashCost)
+	if d.DummyHashCost != 0 {
+		if err := validateDummyCost(d.DummyHashCost); err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
 	}
 	return nil
 }
@@ -461,30 +457,65 @@ func validateClients(clients []*ClientConfig) error {
 			return fmt.Errorf("client %q is defined twice", c.ID)
 		}
 		seen[c.ID] = true
-		if len(c.Audiences) == 0 {
-			return fmt.Errorf("client %q: at least one audience is required", c.ID)
-		}
-		for _, aud := range c.Audiences {
-			if aud == "" {
-				return fmt.Errorf("client %q: empty audience", c.ID)
-			}
-		}
-		for _, g := range c.Grants {
-			if g != clientGrantPassword && g != clientGrantRefresh {
-				return fmt.Errorf("client %q: unknown grant %q (want password or refresh_token)", c.ID, g)
-			}
-		}
-		for _, s := range c.Scopes {
-			if s == "" || strings.ContainsAny(s, " \t\r\n\"\\") {
-				return fmt.Errorf("client %q: invalid scope %q", c.ID, s)
-			}
-		}
-		if c.TrustForwardedFor != "" && c.Secret == "" {
-			return fmt.Errorf("client %q: trust_forwarded_for needs a secret (confidential clients only)", c.ID)
+		if err := c.validate(); err != nil {
+			return fmt.Errorf("client %q: %w", c.ID, err)
 		}
 	}
 	return nil
 }
+
+// validate checks one client; the Caddyfile parser calls it too.
+func (c *ClientConfig) validate() error {
+	if len(c.Audiences) == 0 {
+		return errors.New("at least one audience is required (the APIs its tokens are for)")
+	}
+	if slices.Contains(c.Audiences, "") {
+		return errors.New("empty audience")
+	}
+	for _, g := range c.Grants {
+		if err := grant.ValidateClientGrant(g); err != nil {
+			return err
+		}
+	}
+	for _, s := range c.Scopes {
+		if err := grant.ValidateScopeName(s); err != nil {
+			return err
+		}
+	}
+	if c.TrustForwardedFor != "" {
+		if !httpguts.ValidHeaderFieldName(c.TrustForwardedFor) {
+			return fmt.Errorf("trust_forwarded_for: '%s' is not a valid header name", c.TrustForwardedFor)
+		}
+		if c.Secret == "" {
+			// A public client's requests come straight from end users, who
+			// could then pick the IP address the protection counts.
+			return errors.New("trust_forwarded_for needs a secret (confidential clients only)")
+		}
+	}
+	return nil
+}
+
+// signingAlgorithms are the algorithms claimgate signs with.
+var signingAlgorithms = []string{token.RS256, token.ES256, token.EdDSA}
+
+// validateSigningAlgorithm accepts the algorithms claimgate signs with.
+func validateSigningAlgorithm(alg string) error {
+	if !slices.Contains(signingAlgorithms, alg) {
+		return fmt.Errorf("unsupported algorithm '%s' (use RS256, ES256 or EdDSA)", alg)
+	}
+	return nil
+}
+
+// validateDummyCost checks the bcrypt cost of the unknown-user dummy hash.
+func validateDummyCost(cost int) error {
+	if cost < minBcryptCost || cost > maxBcryptCost {
+		return fmt.Errorf("dummy_hash_cost %d is outside bcrypt's %d..%d", cost, minBcryptCost, maxBcryptCost)
+	}
+	return nil
+}
+
+// The bcrypt cost bounds (golang.org/x/crypto/bcrypt MinCost and MaxCost).
+const minBcryptCost, maxBcryptCost = 4, 31
 
 func validateProtection(p *ProtectionConfig) error {
 	if p == nil {
@@ -499,24 +530,50 @@ func validateProtection(p *ProtectionConfig) error {
 	return nil
 }
 
-// Start implements caddy.App.
-func (a *App) Start() error { return nil }
+// Start creates what Provision must not: the signing key (when none is in
+// storage yet), the per-install log key, and — through the state worker —
+// claimgate's tables. It then starts key rotation and the state worker,
+// which stop with the config's context or Cleanup.
+func (a *App) Start() error {
+	wctx, cancel := context.WithCancel(a.ctx)
+	a.stopWorkers = cancel
+	if err := a.keys.Load(wctx); err != nil {
+		return fmt.Errorf("loading signing keys: %w", err)
+	}
+	logKey, err := loadLogKey(wctx, a.storage)
+	if err != nil {
+		return fmt.Errorf("loading the log fingerprint key: %w", err)
+	}
+	a.grants.SetLogKey(logKey)
+	a.goWorker(func() { a.keys.Run(wctx) })
+	a.startStateWorker(wctx)
+	return nil
+}
 
-// Stop implements caddy.App.
+// goWorker runs fn in a goroutine that Cleanup waits for.
+func (a *App) goWorker(fn func()) {
+	a.workers.Add(1)
+	go func() {
+		defer a.workers.Done()
+		fn()
+	}()
+}
+
+// Stop implements caddy.App; Cleanup releases everything.
 func (a *App) Stop() error { return nil }
 
 // Cleanup releases what Provision acquired, also after a failed Provision.
 func (a *App) Cleanup() error {
 	// Caddy cancels the context before Cleanup, but tests and a failed
-	// Provision may not: stop the state worker before closing its pool.
+	// Provision may not: stop the workers before closing their pool.
 	if a.stopWorkers != nil {
 		a.stopWorkers()
 	}
 	if a.workers != nil {
 		a.workers.Wait()
 	}
-	if a.background != nil {
-		a.background.Wait()
+	if a.grants != nil {
+		a.grants.Close()
 	}
 	var errs []error
 	if a.store != nil {
@@ -531,11 +588,11 @@ func (a *App) Cleanup() error {
 		}
 		a.dsn = ""
 	}
-	if a.usesEmbedded {
-		if err := embedded.Release(); err != nil {
-			errs = append(errs, fmt.Errorf("releasing the embedded database: %w", err))
+	if a.releaseNamed != nil {
+		if err := a.releaseNamed(); err != nil {
+			errs = append(errs, fmt.Errorf("releasing the demo database: %w", err))
 		}
-		a.usesEmbedded = false
+		a.releaseNamed = nil
 	}
 	return errors.Join(errs...)
 }
@@ -545,6 +602,28 @@ func (a *App) IssuerURL() string { return a.Issuer }
 
 // KeySource is what claimgate_verify uses to check this app's own tokens.
 func (a *App) KeySource() token.KeySource { return token.LocalKeys(a.keys) }
+
+// KeySet returns the current signing and published keys (nil before the
+// first load).
+func (a *App) KeySet() *token.KeySet { return a.keys.KeySet() }
+
+// Grants returns the sign-in flows.
+func (a *App) Grants() *grant.Service { return a.grants }
+
+// Client returns the client with this id.
+func (a *App) Client(id string) (*grant.Client, bool) {
+	c, ok := a.clients[id]
+	return c, ok
+}
+
+// ClientList returns every client, in configuration order.
+func (a *App) ClientList() []*grant.Client {
+	out := make([]*grant.Client, 0, len(a.Clients))
+	for _, cc := range a.Clients {
+		out = append(out, a.clients[cc.ID])
+	}
+	return out
+}
 
 // Interface guards
 var (

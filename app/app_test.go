@@ -1,4 +1,4 @@
-package caddymodule
+package app
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/claimgate/claimgate/demo"
 	"github.com/claimgate/claimgate/enrich"
-	"github.com/claimgate/claimgate/store/embedded"
 	"github.com/claimgate/claimgate/store/storetest"
 )
 
@@ -209,7 +209,7 @@ func TestClaimsTooLarge(t *testing.T) {
 	big := `{"notes":"` + strings.Repeat("x", 20<<10) + `"}`
 	if _, err := db.ExecContext(context.Background(),
 		"INSERT INTO users (email, password_hash, app_metadata) VALUES (?, ?, ?)",
-		"big@example.test", embedded.DemoUsers[0].PasswordHash, big); err != nil {
+		"big@example.test", demo.DemoUsers[0].PasswordHash, big); err != nil {
 		t.Fatal(err)
 	}
 	app := loginTestApp(dsn)
@@ -248,7 +248,7 @@ func TestWithoutOptionalQueries(t *testing.T) {
 func TestRehash(t *testing.T) {
 	dsn := storetest.NewDemoDatabase(t)
 	app := loginTestApp(dsn)
-	app.Database.RehashQuery = embedded.DemoRehashQuery
+	app.Database.RehashQuery = demo.DemoRehashQuery
 	h, err := provisionHarness(t, app)
 	if err != nil {
 		t.Fatal(err)

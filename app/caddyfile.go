@@ -1,19 +1,22 @@
-package caddyfile
+package app
 
 import (
 	"errors"
-	"fmt"
-	"net/url"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
-	"github.com/claimgate/claimgate/caddymodule"
+	"github.com/claimgate/claimgate/internal/cfgparse"
+	"github.com/claimgate/claimgate/internal/httpurl"
 )
 
+func init() {
+	httpcaddyfile.RegisterGlobalOption("claimgate", parseGlobal)
+}
+
 // parseGlobal parses the `claimgate` global option into the claimgate app.
-// Syntax (see SPEC §2):
+// Syntax:
 //
 //	claimgate {
 //	    issuer <url>
@@ -39,7 +42,7 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 		return nil, d.ArgErr()
 	}
 
-	p := globalParser{app: new(caddymodule.App), seen: make(map[string]bool)}
+	p := globalParser{app: new(App), seen: make(map[string]bool)}
 	optionLine := d.Line()
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		if err := p.option(d); err != nil {
@@ -47,10 +50,10 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 		}
 	}
 	if p.app.Issuer == "" {
-		return nil, errAt(d, optionLine, errors.New("claimgate: missing issuer (every token's iss, e.g. https://auth.example.com/)"))
+		return nil, cfgparse.ErrAt(d, optionLine, errors.New("claimgate: missing issuer (every token's iss, e.g. https://auth.example.com/)"))
 	}
 	if p.app.Database == nil {
-		return nil, errAt(d, optionLine, errors.New("claimgate: missing database block (with at least a user_query)"))
+		return nil, cfgparse.ErrAt(d, optionLine, errors.New("claimgate: missing database block (with at least a user_query)"))
 	}
 
 	var warnings []caddyconfig.Warning
@@ -62,7 +65,7 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 
 // globalParser accumulates the app while the block is read.
 type globalParser struct {
-	app *caddymodule.App
+	app *App
 	// seen holds the subdirectives that may appear only once.
 	seen map[string]bool
 	// rules is the set of "kind name" already declared, to catch duplicates.
@@ -94,13 +97,13 @@ func (p *globalParser) option(d *caddyfile.Dispenser) error {
 	case "signing_key":
 		p.app.SigningKey, err = parseSigningKey(d)
 	case "key_rotation":
-		p.app.KeyRotation, err = parsePositiveDuration(d)
+		p.app.KeyRotation, err = cfgparse.PositiveDuration(d)
 	case "access_token_ttl":
-		p.app.AccessTokenTTL, err = parsePositiveDuration(d)
+		p.app.AccessTokenTTL, err = cfgparse.PositiveDuration(d)
 	case "refresh_token_ttl":
-		p.app.RefreshTokenTTL, err = parsePositiveDuration(d)
+		p.app.RefreshTokenTTL, err = cfgparse.PositiveDuration(d)
 	case "refresh_token_idle_ttl":
-		p.app.RefreshTokenIdleTTL, err = parsePositiveDuration(d)
+		p.app.RefreshTokenIdleTTL, err = cfgparse.PositiveDuration(d)
 	case "client":
 		err = p.client(d)
 	case "protection":
@@ -120,34 +123,19 @@ func (p *globalParser) option(d *caddyfile.Dispenser) error {
 // used verbatim, so runtime placeholders ({env.X}) are not allowed; {$X} is
 // replaced while the Caddyfile is read and works.
 func parseIssuer(d *caddyfile.Dispenser) (string, error) {
-	issuer, err := singleArg(d)
+	issuer, err := cfgparse.SingleArg(d)
 	if err != nil {
 		return "", err
 	}
-	if err := checkHTTPURL(issuer); err != nil {
+	if err := httpurl.CheckAbsolute(issuer); err != nil {
 		return "", d.Errf("issuer: %v", err)
 	}
 	return issuer, nil
 }
 
-// checkHTTPURL accepts an absolute http(s) URL with a host.
-func checkHTTPURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return err
-	}
-	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("'%s' is not an absolute http(s) URL", raw)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("'%s' must not have a query or fragment", raw)
-	}
-	return nil
-}
-
 // parseErrors reads `errors auth0`.
 func parseErrors(d *caddyfile.Dispenser) (string, error) {
-	mode, err := singleArg(d)
+	mode, err := cfgparse.SingleArg(d)
 	if err != nil {
 		return "", err
 	}
@@ -155,11 +143,4 @@ func parseErrors(d *caddyfile.Dispenser) (string, error) {
 		return "", d.Errf("unknown errors mode '%s' (the only one is auth0)", mode)
 	}
 	return mode, nil
-}
-
-// errAt reports err at a line read earlier, in the dispenser's format
-// ("..., at Caddyfile:7"), for checks that can only run once a block is
-// complete.
-func errAt(d *caddyfile.Dispenser, line int, err error) error {
-	return fmt.Errorf("%w, at %s:%d", err, d.File(), line)
 }

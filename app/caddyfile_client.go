@@ -1,19 +1,18 @@
-package caddyfile
+package app
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/claimgate/claimgate/caddymodule"
+	"github.com/claimgate/claimgate/grant"
+	"github.com/claimgate/claimgate/internal/cfgparse"
 )
 
-// grantTypes are the grants a client may be given. `password` covers
-// Auth0's password-realm grant too.
-var grantTypes = []string{"password", "refresh_token"}
-
-// client parses a client block:
+// client parses a client block. Each value is checked by the validator
+// ClientConfig.validate uses, on its own line, so the error points there.
 //
 //	client <id> {
 //	    secret <secret>
@@ -26,7 +25,7 @@ func (p *globalParser) client(d *caddyfile.Dispenser) error {
 	if !d.NextArg() {
 		return d.ArgErr()
 	}
-	c := &caddymodule.ClientConfig{ID: d.Val()}
+	c := &ClientConfig{ID: d.Val()}
 	if d.NextArg() {
 		return d.ArgErr()
 	}
@@ -56,46 +55,39 @@ func (p *globalParser) client(d *caddyfile.Dispenser) error {
 	}
 
 	if len(c.Audiences) == 0 {
-		return errAt(d, clientLine, errors.New("client '"+c.ID+"': missing audience (the APIs its tokens are for)"))
+		return cfgparse.ErrAt(d, clientLine, errors.New("client '"+c.ID+"': missing audience (the APIs its tokens are for)"))
 	}
-	if c.TrustForwardedFor != "" && c.Secret == "" {
-		// A public client's requests come straight from end users, who could
-		// then pick the IP address the brute-force protection counts.
-		return errAt(d, trustLine, errors.New("client '"+c.ID+"': trust_forwarded_for needs a secret (confidential clients only)"))
+	if err := c.validate(); err != nil {
+		// What is left to fail needs the whole block: trust_forwarded_for
+		// without a secret.
+		return cfgparse.ErrAt(d, trustLine, fmt.Errorf("client '%s': %w", c.ID, err))
 	}
 	p.app.Clients = append(p.app.Clients, c)
 	return nil
 }
 
 // clientOption parses one subdirective of a client block.
-func clientOption(d *caddyfile.Dispenser, c *caddymodule.ClientConfig) error {
+func clientOption(d *caddyfile.Dispenser, c *ClientConfig) error {
 	var err error
 	switch d.Val() {
 	case "secret":
-		c.Secret, err = singleArg(d)
+		c.Secret, err = cfgparse.SingleArg(d)
 	case "audience":
-		c.Audiences, err = atLeastOneArg(d)
+		c.Audiences, err = cfgparse.AtLeastOneArg(d)
 		if err == nil && slices.Contains(c.Audiences, "") {
 			err = d.Errf("client '%s': empty audience", c.ID)
 		}
 	case "grant":
-		c.Grants, err = atLeastOneArg(d)
-		for _, g := range c.Grants {
-			if err == nil && !slices.Contains(grantTypes, g) {
-				err = d.Errf("client '%s': unknown grant '%s' (use password or refresh_token)", c.ID, g)
-			}
+		if c.Grants, err = cfgparse.AtLeastOneArg(d); err == nil {
+			err = eachValid(d, c.ID, c.Grants, grant.ValidateClientGrant)
 		}
 	case "scope":
-		c.Scopes, err = atLeastOneArg(d)
-		for _, sc := range c.Scopes {
-			if err == nil && !validScopeToken(sc) {
-				err = d.Errf("client '%s': invalid scope '%s'", c.ID, sc)
-			}
+		if c.Scopes, err = cfgparse.AtLeastOneArg(d); err == nil {
+			err = eachValid(d, c.ID, c.Scopes, grant.ValidateScopeName)
 		}
 	case "trust_forwarded_for":
-		c.TrustForwardedFor, err = singleArg(d)
-		if err == nil && !validHeaderName(c.TrustForwardedFor) {
-			err = d.Errf("client '%s': trust_forwarded_for: '%s' is not a valid header name", c.ID, c.TrustForwardedFor)
+		if c.TrustForwardedFor, err = cfgparse.SingleArg(d); err == nil {
+			err = validForwardedFor(d, c)
 		}
 	default:
 		return d.Errf("unrecognized client option '%s'", d.Val())
@@ -103,16 +95,21 @@ func clientOption(d *caddyfile.Dispenser, c *caddymodule.ClientConfig) error {
 	return err
 }
 
-// validScopeToken reports whether s is an RFC 6749 §3.3 scope-token:
-// printable ASCII without space, '"' or '\\'.
-func validScopeToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return false
+// eachValid reports the first value valid refuses, at the current line.
+func eachValid(d *caddyfile.Dispenser, clientID string, values []string, valid func(string) error) error {
+	for _, v := range values {
+		if err := valid(v); err != nil {
+			return d.Errf("client '%s': %v", clientID, err)
 		}
 	}
-	return true
+	return nil
+}
+
+// validForwardedFor checks the header name of trust_forwarded_for.
+func validForwardedFor(d *caddyfile.Dispenser, c *ClientConfig) error {
+	probe := ClientConfig{Audiences: []string{"x"}, Secret: "x", TrustForwardedFor: c.TrustForwardedFor}
+	if err := probe.validate(); err != nil {
+		return d.Errf("client '%s': %v", c.ID, err)
+	}
+	return nil
 }

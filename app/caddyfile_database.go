@@ -1,4 +1,4 @@
-package caddyfile
+package app
 
 import (
 	"errors"
@@ -8,12 +8,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/claimgate/claimgate/caddymodule"
+	"github.com/claimgate/claimgate/internal/cfgparse"
 	"github.com/claimgate/claimgate/store"
 )
-
-// The bcrypt cost bounds (golang.org/x/crypto/bcrypt MinCost and MaxCost).
-const minBcryptCost, maxBcryptCost = 4, 31
 
 // queryFields are the database subdirectives that hold SQL, in the order
 // their errors are reported.
@@ -33,12 +30,12 @@ var queryFields = []string{"user_query", "roles_query", "permissions_query", "or
 //	    manage_schema on|off
 //	    dummy_hash_cost <n>
 //	}
-func parseDatabase(d *caddyfile.Dispenser) (*caddymodule.DatabaseConfig, error) {
+func parseDatabase(d *caddyfile.Dispenser) (*DatabaseConfig, error) {
 	if d.NextArg() {
 		return nil, d.ArgErr()
 	}
 	blockLine := d.Line()
-	db := new(caddymodule.DatabaseConfig)
+	db := new(DatabaseConfig)
 	lines := make(map[string]int) // subdirective → line, for late errors
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
@@ -52,43 +49,47 @@ func parseDatabase(d *caddyfile.Dispenser) (*caddymodule.DatabaseConfig, error) 
 	}
 
 	if db.DSN == "" {
-		return nil, errAt(d, blockLine, errors.New("database: missing dsn (a go-sql-driver DSN, or embedded)"))
+		return nil, cfgparse.ErrAt(d, blockLine, errors.New("database: missing dsn (a go-sql-driver DSN, or embedded)"))
 	}
 	if db.UserQuery == "" {
-		return nil, errAt(d, blockLine, errors.New("database: missing user_query"))
+		return nil, cfgparse.ErrAt(d, blockLine, errors.New("database: missing user_query"))
 	}
 	if err := validateQueries(db); err != nil {
-		return nil, errAt(d, queryLine(err, lines, blockLine), fmt.Errorf("database: %w", err))
+		return nil, cfgparse.ErrAt(d, queryLine(err, lines, blockLine), fmt.Errorf("database: %w", err))
 	}
 	return db, nil
 }
 
 // databaseOption parses one subdirective of the database block.
-func databaseOption(d *caddyfile.Dispenser, db *caddymodule.DatabaseConfig) error {
+func databaseOption(d *caddyfile.Dispenser, db *DatabaseConfig) error {
 	var err error
 	switch d.Val() {
 	case "dsn":
 		db.DSN, err = parseDSN(d)
 	case "user_query":
-		db.UserQuery, err = singleArg(d)
+		db.UserQuery, err = cfgparse.SingleArg(d)
 	case "roles_query":
-		db.RolesQuery, err = singleArg(d)
+		db.RolesQuery, err = cfgparse.SingleArg(d)
 	case "permissions_query":
-		db.PermissionsQuery, err = singleArg(d)
+		db.PermissionsQuery, err = cfgparse.SingleArg(d)
 	case "organization_query":
-		db.OrganizationQuery, err = singleArg(d)
+		db.OrganizationQuery, err = cfgparse.SingleArg(d)
 	case "rehash_query":
-		db.RehashQuery, err = singleArg(d)
+		db.RehashQuery, err = cfgparse.SingleArg(d)
 	case "timeout":
-		db.Timeout, err = parsePositiveDuration(d)
+		db.Timeout, err = cfgparse.PositiveDuration(d)
 	case "name":
-		db.Name, err = singleArg(d)
+		db.Name, err = cfgparse.SingleArg(d)
 	case "manage_schema":
 		var on bool
-		on, err = parseOnOff(d)
+		on, err = cfgparse.OnOff(d)
 		db.ManageSchema = &on
 	case "dummy_hash_cost":
-		db.DummyHashCost, err = parseIntRange(d, minBcryptCost, maxBcryptCost)
+		if db.DummyHashCost, err = cfgparse.IntRange(d, 0, cfgparse.MaxCount); err == nil {
+			if verr := validateDummyCost(db.DummyHashCost); verr != nil {
+				err = d.Errf("%v", verr)
+			}
+		}
 	default:
 		return d.Errf("unrecognized database option '%s'", d.Val())
 	}
@@ -99,11 +100,11 @@ func databaseOption(d *caddyfile.Dispenser, db *caddymodule.DatabaseConfig) erro
 // its line, rather than on the first login. Placeholders ({env.X}) are
 // replaced when the app provisions, so those are checked then.
 func parseDSN(d *caddyfile.Dispenser) (string, error) {
-	dsn, err := singleArg(d)
+	dsn, err := cfgparse.SingleArg(d)
 	if err != nil {
 		return "", err
 	}
-	if dsn == "embedded" || strings.Contains(dsn, "{") {
+	if isNamedDSN(dsn) || strings.Contains(dsn, "{") {
 		return dsn, nil
 	}
 	if err := store.ValidateDSN(dsn); err != nil {
@@ -117,7 +118,7 @@ func parseDSN(d *caddyfile.Dispenser) (string, error) {
 // validateQueries runs the store's static query checks. user_query alone
 // first, so its error is attributed to its own line whatever the wording of
 // the store's message.
-func validateQueries(db *caddymodule.DatabaseConfig) error {
+func validateQueries(db *DatabaseConfig) error {
 	if err := store.ValidateConfig(store.Config{UserQuery: db.UserQuery}); err != nil {
 		return &queryError{field: "user_query", err: err}
 	}

@@ -1,4 +1,4 @@
-package caddyfile
+package app
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/claimgate/claimgate/enrich"
+	"github.com/claimgate/claimgate/internal/cfgparse"
 )
 
 // rule parses `claim NAME EXPR`, `id_claim NAME EXPR` or `deny EXPR MESSAGE`
@@ -14,7 +15,7 @@ import (
 // reserved name is reported with its line.
 func (p *globalParser) rule(d *caddyfile.Dispenser) error {
 	kind := d.Val()
-	args, err := exactArgs(d, 2)
+	args, err := cfgparse.ExactArgs(d, 2)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package caddymodule
+package app
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 )
 
 // claimgate's own state (failure counters, refresh tokens) lives in
-// claimgate_ tables of the customer's database (SPEC §5). claimgate must
+// claimgate_ tables of the customer's database. claimgate must
 // start with that database down, so the tables are never created in
 // Provision: with manage_schema on, the first request that needs them
 // creates them (schemaGuard), and a worker tied to the config's context
@@ -127,14 +127,10 @@ func (a *App) stateReady(ctx context.Context) error {
 
 // startStateWorker starts the goroutine that creates the tables at start
 // (manage_schema on) or checks they exist (off), then purges stale rows
-// every purgeInterval. It stops when the config's context ends or Cleanup
-// runs, whichever comes first.
-func (a *App) startStateWorker(ctx context.Context) {
-	wctx, cancel := context.WithCancel(ctx)
-	a.stopWorkers = cancel
-	a.workers.Add(1)
-	go func() {
-		defer a.workers.Done()
+// every purgeInterval. It stops when wctx ends (the config's context, or
+// Cleanup).
+func (a *App) startStateWorker(wctx context.Context) {
+	a.goWorker(func() {
 		if a.schema != nil {
 			if !a.createTables(wctx) {
 				return
@@ -152,7 +148,7 @@ func (a *App) startStateWorker(ctx context.Context) {
 				a.purgeState(wctx)
 			}
 		}
-	}()
+	})
 }
 
 // createTables retries the schema guard with backoff until the tables exist

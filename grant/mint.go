@@ -1,60 +1,62 @@
-package caddymodule
+package grant
 
 import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/claimgate/claimgate/enrich"
 	"github.com/claimgate/claimgate/store"
+	"github.com/claimgate/claimgate/token"
 )
 
-// JWT header typ values.
-const (
-	jwtTypeAccess = "at+jwt" // RFC 9068
-	jwtTypeID     = "JWT"
-)
+// jwtTypeID is the header typ of ID tokens.
+const jwtTypeID = "JWT"
 
-// userinfoLeeway is the clock skew allowed when /userinfo checks exp.
-const userinfoLeeway = 30 * time.Second
-
-// profileClaims are the user columns an ID token carries with the profile
-// scope, and emailClaims those it carries with the email scope (OIDC Core
-// §5.4, as Auth0 does).
+// ProfileClaims are the user columns a token carries with the profile scope,
+// and EmailClaims those it carries with the email scope (OIDC Core §5.4, as
+// Auth0 does).
 var (
-	profileClaims = []string{"name", "nickname", "picture", "updated_at"}
-	emailClaims   = []string{"email", "email_verified"}
+	ProfileClaims = []string{"name", "nickname", "picture", "updated_at"}
+	EmailClaims   = []string{"email", "email_verified"}
 )
 
-// mintTokens signs the access token (RFC 9068) and, with openid, the ID
-// token. The caller adds the refresh token.
-func (l *Login) mintTokens(now time.Time, req *passwordRequest, user *store.User, grants store.Grants, result enrich.Result) (*tokenResponse, *oauthError) {
-	ks := l.app.keys.KeySet()
-	if ks == nil || ks.Active() == nil {
-		return nil, errUnavailable("No signing key is available.", retryAfterUnavailable)
-	}
-	ttl := time.Duration(l.app.AccessTokenTTL)
+// mintRequest is what minting needs to know of the grant.
+type mintRequest struct {
+	client   *Client
+	audience string
+	scopes   []string
+}
 
+// mint signs the access token (RFC 9068) and, with openid, the ID token.
+// The caller adds the refresh token.
+func (s *Service) mint(now time.Time, req mintRequest, user *store.User, grants store.Grants, result enrich.Result) (*Tokens, error) {
+	ks := s.cfg.Keys.KeySet()
+	if ks == nil || ks.Active() == nil {
+		return nil, mintUnavailable("No signing key is available.", nil)
+	}
+	ttl := s.cfg.AccessTokenTTL
 	jti, err := randomID()
 	if err != nil {
-		return nil, errUnavailable("Cannot mint a token right now.", retryAfterUnavailable).withCause(err)
+		return nil, mintUnavailable("Cannot mint a token right now.", err)
 	}
 	access := map[string]any{
-		"iss":       l.app.Issuer,
+		"iss":       s.cfg.Issuer,
 		"sub":       user.ID,
 		"aud":       req.audience,
 		"iat":       now.Unix(),
 		"exp":       now.Add(ttl).Unix(),
 		"jti":       jti,
-		"client_id": req.auth.client.id,
+		"client_id": req.client.ID,
 	}
 	if len(req.scopes) > 0 {
 		access["scope"] = strings.Join(req.scopes, " ")
 	}
-	if l.app.store.HasPermissionsQuery() {
+	if s.cfg.Users.HasPermissionsQuery() {
 		perms := grants.Permissions
 		if perms == nil {
 			perms = []string{}
@@ -64,45 +66,42 @@ func (l *Login) mintTokens(now time.Time, req *passwordRequest, user *store.User
 	setOrganization(access, grants.Organization)
 	mergeCustomClaims(access, result.AccessClaims)
 
-	at, err := ks.Sign(access, jwtTypeAccess)
+	at, err := ks.Sign(access, token.TypeAccessToken)
 	if err != nil {
-		return nil, errUnavailable("Cannot sign the token right now.", retryAfterUnavailable).
-			withCause(fmt.Errorf("signing the access token: %w", err))
+		return nil, mintUnavailable("Cannot sign the token right now.", fmt.Errorf("signing the access token: %w", err))
 	}
-	resp := &tokenResponse{
+	toks := &Tokens{
 		AccessToken: at,
-		TokenType:   "Bearer",
 		ExpiresIn:   int64(ttl / time.Second),
-		Scope:       strings.Join(req.scopes, " "),
+		Scopes:      req.scopes,
+		UserID:      user.ID,
 	}
-
-	if hasScope(req.scopes, scopeOpenID) {
-		idClaims := idTokenClaims(l.app.Issuer, now, ttl, req, user, grants.Organization)
+	if slices.Contains(req.scopes, ScopeOpenID) {
+		idClaims := idTokenClaims(s.cfg.Issuer, now, ttl, req, user, grants.Organization)
 		mergeCustomClaims(idClaims, result.IDClaims)
-		if resp.IDToken, err = ks.Sign(idClaims, jwtTypeID); err != nil {
-			return nil, errUnavailable("Cannot sign the token right now.", retryAfterUnavailable).
-				withCause(fmt.Errorf("signing the ID token: %w", err))
+		if toks.IDToken, err = ks.Sign(idClaims, jwtTypeID); err != nil {
+			return nil, mintUnavailable("Cannot sign the token right now.", fmt.Errorf("signing the ID token: %w", err))
 		}
 	}
-	return resp, nil
+	return toks, nil
 }
 
 // idTokenClaims builds an OIDC ID token for the client: aud is the
 // client_id; profile and email claims come from the user's columns
 // according to the granted scopes.
-func idTokenClaims(issuer string, now time.Time, ttl time.Duration, req *passwordRequest, user *store.User, org *store.Organization) map[string]any {
+func idTokenClaims(issuer string, now time.Time, ttl time.Duration, req mintRequest, user *store.User, org *store.Organization) map[string]any {
 	claims := map[string]any{
 		"iss": issuer,
 		"sub": user.ID,
-		"aud": req.auth.client.id,
+		"aud": req.client.ID,
 		"iat": now.Unix(),
 		"exp": now.Add(ttl).Unix(),
 	}
-	if hasScope(req.scopes, scopeProfile) {
-		copyUserClaims(claims, user.Attributes, profileClaims)
+	if slices.Contains(req.scopes, ScopeProfile) {
+		copyUserClaims(claims, user.Attributes, ProfileClaims)
 	}
-	if hasScope(req.scopes, scopeEmail) {
-		copyUserClaims(claims, user.Attributes, emailClaims)
+	if slices.Contains(req.scopes, ScopeEmail) {
+		copyUserClaims(claims, user.Attributes, EmailClaims)
 	}
 	setOrganization(claims, org)
 	return claims

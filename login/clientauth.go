@@ -1,72 +1,20 @@
-package caddymodule
+package login
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
-	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/claimgate/claimgate/grant"
 )
-
-// client is a ClientConfig ready for requests: its secret resolved and
-// kept only as a SHA-256 digest, its lists turned into sets.
-type client struct {
-	id           string
-	confidential bool
-	secretDigest [sha256.Size]byte
-	audiences    []string // the first is the default
-	grants       map[string]bool
-	scopes       map[string]bool
-	forwardedFor string // header naming the end user's IP, or ""
-}
-
-// resolveClients replaces placeholders in the secrets ({env.X} and the
-// like) and indexes the clients by ID.
-func resolveClients(configs []*ClientConfig, repl *caddy.Replacer) (map[string]*client, error) {
-	clients := make(map[string]*client, len(configs))
-	for _, cc := range configs {
-		c := &client{
-			id:           cc.ID,
-			audiences:    cc.Audiences,
-			grants:       make(map[string]bool, len(cc.Grants)),
-			scopes:       make(map[string]bool, len(cc.Scopes)),
-			forwardedFor: cc.TrustForwardedFor,
-		}
-		for _, g := range cc.Grants {
-			c.grants[g] = true
-		}
-		for _, s := range cc.Scopes {
-			c.scopes[s] = true
-		}
-		if cc.Secret != "" {
-			secret, err := repl.ReplaceOrErr(cc.Secret, false, true)
-			if err != nil {
-				return nil, fmt.Errorf("client %q: secret: %w", cc.ID, err)
-			}
-			if secret == "" {
-				// A secret that resolves to nothing must not quietly turn
-				// a confidential client into a public one.
-				return nil, fmt.Errorf("client %q: secret is empty after replacing placeholders (is the environment variable set?)", cc.ID)
-			}
-			c.confidential = true
-			c.secretDigest = sha256.Sum256([]byte(secret))
-		}
-		clients[c.id] = c
-	}
-	return clients, nil
-}
-
-// dummySecretDigest is compared when the client is unknown or public, so
-// that every failed client authentication does the same work.
-var dummySecretDigest = sha256.Sum256([]byte("claimgate: no such client secret"))
 
 // clientAuth is how a request authenticated its client.
 type clientAuth struct {
-	client *client
+	client *grant.Client
 	// basic is true when the client used HTTP Basic (client_secret_basic):
 	// its 401s carry WWW-Authenticate: Basic.
 	basic bool
@@ -83,7 +31,7 @@ var errBadBasic = errors.New("malformed Basic credentials")
 // client. It returns invalid_request when both methods are used, and
 // invalid_client (401) for an unknown client, a wrong or missing secret, or
 // a secret sent by a public client.
-func (a *App) authenticateClient(r *http.Request, params map[string]string) (clientAuth, *oauthError) {
+func (l *Login) authenticateClient(r *http.Request, params map[string]string) (clientAuth, *oauthError) {
 	id, secret, basic, err := basicClientCredentials(r)
 	if err != nil {
 		return clientAuth{basic: true}, errInvalidClient(true)
@@ -101,28 +49,24 @@ func (a *App) authenticateClient(r *http.Request, params map[string]string) (cli
 	if id == "" {
 		return clientAuth{basic: basic}, errInvalidClient(basic)
 	}
-
-	c, known := a.clients[id]
-	want := dummySecretDigest
-	if known && c.confidential {
-		want = c.secretDigest
+	c, known := l.app.Client(id)
+	if !known {
+		c = nil
 	}
-	// Digests have one length, so the comparison time does not depend on
-	// the secret's length or content.
-	got := sha256.Sum256([]byte(secret))
-	match := subtle.ConstantTimeCompare(got[:], want[:]) == 1
-
+	// Compared also for unknown and public clients, against a dummy, so
+	// that every failed authentication does the same work.
+	match := c.SecretMatches(secret)
 	switch {
 	case !known:
 		return clientAuth{basic: basic}, errInvalidClient(basic)
-	case c.confidential && (secret == "" || !match):
+	case c.Confidential && !match:
 		return clientAuth{basic: basic}, errInvalidClient(basic)
-	case !c.confidential && secret != "":
+	case !c.Confidential && secret != "":
 		// A public client has no secret; one that sends a secret is
 		// confused or someone guessing.
 		return clientAuth{basic: basic}, errInvalidClient(basic)
 	}
-	return clientAuth{client: c, basic: basic, secret: c.confidential}, nil
+	return clientAuth{client: c, basic: basic, secret: c.Confidential}, nil
 }
 
 // basicClientCredentials reads client_secret_basic credentials. The ID and
@@ -148,23 +92,22 @@ func basicClientCredentials(r *http.Request) (id, secret string, basic bool, err
 	return id, secret, true, nil
 }
 
-// allows reports whether the client may use grantType.
-func (c *client) allows(grantType string) bool {
-	switch grantType {
-	case grantPassword, grantPasswordRealm:
-		return c.grants[clientGrantPassword]
-	case grantRefreshToken:
-		return c.grants[clientGrantRefresh]
-	}
-	return false
-}
-
-// allowsAudience reports whether aud is one of the client's audiences.
-func (c *client) allowsAudience(aud string) bool {
-	for _, a := range c.audiences {
-		if a == aud {
-			return true
+// clientIP is the end user's IP for brute-force accounting: the header a
+// confidential client is trusted to set (trust_forwarded_for), else Caddy's
+// client IP (which honours trusted_proxies), else the peer address.
+func clientIP(r *http.Request, auth clientAuth) string {
+	if auth.secret && auth.client.ForwardedFor != "" {
+		v, _, _ := strings.Cut(r.Header.Get(auth.client.ForwardedFor), ",")
+		if ip := net.ParseIP(strings.TrimSpace(v)); ip != nil {
+			return ip.String()
 		}
 	}
-	return false
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

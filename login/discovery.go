@@ -1,4 +1,4 @@
-package caddymodule
+package login
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/claimgate/claimgate/enrich"
+	"github.com/claimgate/claimgate/grant"
 )
 
 // publicMaxAge is how long clients and CDNs may cache the JWKS and the
@@ -41,23 +42,24 @@ func endpointURL(issuer, path string) string {
 }
 
 // discovery builds the metadata from the current configuration and keys.
-func (a *App) discovery() discoveryDocument {
+func (l *Login) discovery() discoveryDocument {
+	a := l.app
 	doc := discoveryDocument{
 		Issuer:                 a.Issuer,
 		TokenEndpoint:          endpointURL(a.Issuer, pathToken),
 		JWKSURI:                endpointURL(a.Issuer, pathJWKS),
 		UserinfoEndpoint:       endpointURL(a.Issuer, pathUserinfo),
 		RevocationEndpoint:     endpointURL(a.Issuer, pathRevoke),
-		GrantTypesSupported:    a.grantTypesSupported(),
+		GrantTypesSupported:    l.grantTypesSupported(),
 		ResponseTypesSupported: []string{},
 		SubjectTypesSupported:  []string{"public"},
-		ScopesSupported:        a.scopesSupported(),
-		ClaimsSupported:        a.claimsSupported(),
+		ScopesSupported:        l.scopesSupported(),
+		ClaimsSupported:        l.claimsSupported(),
 	}
-	doc.TokenEndpointAuthMethodsSupported = a.authMethodsSupported()
+	doc.TokenEndpointAuthMethodsSupported = l.authMethodsSupported()
 	doc.RevocationAuthMethodsSupported = doc.TokenEndpointAuthMethodsSupported
 	doc.IDTokenSigningAlgValuesSupported = []string{}
-	if ks := a.keys.KeySet(); ks != nil {
+	if ks := a.KeySet(); ks != nil {
 		if algs := ks.Algorithms(); algs != nil {
 			doc.IDTokenSigningAlgValuesSupported = algs
 		}
@@ -66,28 +68,28 @@ func (a *App) discovery() discoveryDocument {
 }
 
 // grantTypesSupported lists the grants some client may use.
-func (a *App) grantTypesSupported() []string {
+func (l *Login) grantTypesSupported() []string {
 	var password, refresh bool
-	for _, c := range a.clients {
-		password = password || c.grants[clientGrantPassword]
-		refresh = refresh || c.grants[clientGrantRefresh]
+	for _, c := range l.app.ClientList() {
+		password = password || c.HasGrant(grant.ClientGrantPassword)
+		refresh = refresh || c.HasGrant(grant.ClientGrantRefresh)
 	}
 	grants := []string{}
 	if password {
-		grants = append(grants, grantPassword, grantPasswordRealm)
+		grants = append(grants, grant.TypePassword, grant.TypePasswordRealm)
 	}
-	if refresh && a.refreshTokensAvailable() {
-		grants = append(grants, grantRefreshToken)
+	if refresh && l.grants.RefreshTokensAvailable() {
+		grants = append(grants, grant.TypeRefreshToken)
 	}
 	return grants
 }
 
 // authMethodsSupported lists client_secret_basic and client_secret_post,
 // and "none" when a public client exists.
-func (a *App) authMethodsSupported() []string {
+func (l *Login) authMethodsSupported() []string {
 	methods := []string{"client_secret_basic", "client_secret_post"}
-	for _, c := range a.clients {
-		if !c.confidential {
+	for _, c := range l.app.ClientList() {
+		if !c.Confidential {
 			return append(methods, "none")
 		}
 	}
@@ -95,16 +97,14 @@ func (a *App) authMethodsSupported() []string {
 }
 
 // scopesSupported lists the standard scopes and every client's own.
-func (a *App) scopesSupported() []string {
-	scopes := []string{scopeOpenID, scopeProfile, scopeEmail}
-	if a.refreshTokensAvailable() {
-		scopes = append(scopes, scopeOfflineAccess)
+func (l *Login) scopesSupported() []string {
+	scopes := []string{grant.ScopeOpenID, grant.ScopeProfile, grant.ScopeEmail}
+	if l.grants.RefreshTokensAvailable() {
+		scopes = append(scopes, grant.ScopeOfflineAccess)
 	}
 	var own []string
-	for _, c := range a.clients {
-		for s := range c.scopes {
-			own = append(own, s)
-		}
+	for _, c := range l.app.ClientList() {
+		own = append(own, c.Scopes()...)
 	}
 	slices.Sort(own)
 	return append(scopes, slices.Compact(own)...)
@@ -112,7 +112,8 @@ func (a *App) scopesSupported() []string {
 
 // claimsSupported lists the registered claims claimgate sets and the
 // custom claims of the rules.
-func (a *App) claimsSupported() []string {
+func (l *Login) claimsSupported() []string {
+	a := l.app
 	claims := []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"}
 	if a.Database != nil && a.Database.PermissionsQuery != "" {
 		claims = append(claims, "permissions")
@@ -120,8 +121,8 @@ func (a *App) claimsSupported() []string {
 	if a.Database != nil && a.Database.OrganizationQuery != "" {
 		claims = append(claims, "org_id", "org_name")
 	}
-	claims = append(claims, profileClaims...)
-	claims = append(claims, emailClaims...)
+	claims = append(claims, grant.ProfileClaims...)
+	claims = append(claims, grant.EmailClaims...)
 	seen := make(map[string]bool, len(claims)+len(a.Rules))
 	for _, c := range claims {
 		seen[c] = true
@@ -140,7 +141,7 @@ func (l *Login) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	if !requireMethod(w, r, http.MethodGet, http.MethodHead) {
 		return
 	}
-	writePublicJSON(w, l.app.discovery())
+	writePublicJSON(w, l.discovery())
 }
 
 // serveJWKS answers the public keys (RFC 7517).
@@ -148,7 +149,7 @@ func (l *Login) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	if !requireMethod(w, r, http.MethodGet, http.MethodHead) {
 		return
 	}
-	ks := l.app.keys.KeySet()
+	ks := l.app.KeySet()
 	if ks == nil {
 		l.answerError(w, r, errUnavailable("No signing key is available.", retryAfterUnavailable))
 		return

@@ -1,10 +1,13 @@
-package caddymodule
+package login
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/claimgate/claimgate/grant"
 )
 
 // OAuth 2.0 error codes (RFC 6749 §5.2, RFC 8707 §2, Auth0).
@@ -26,12 +29,8 @@ const (
 // that unknown users, wrong passwords and blocked accounts look alike.
 const wrongCredentials = "Wrong email or password."
 
-// Retry-After values for 503s: a database outage tends to last longer than a
-// burst that saturates the hashing guard.
-const (
-	retryAfterUnavailable = 5 * time.Second
-	retryAfterSaturated   = 2 * time.Second
-)
+// retryAfterUnavailable is the Retry-After of the handler's own 503s.
+const retryAfterUnavailable = 5 * time.Second
 
 // oauthError is an error answered as RFC 6749 §5.2 JSON. Its description
 // is fixed text (never client input: RFC 6749 limits its characters, and
@@ -156,4 +155,40 @@ func writeOAuthError(w http.ResponseWriter, e *oauthError) {
 		Error       string `json:"error"`
 		Description string `json:"error_description,omitempty"`
 	}{e.code, e.description})
+}
+
+// fromGrant maps a grant flow's domain error to its OAuth error: the one
+// place where outcomes become status codes. auth0 selects Auth0's 403 for
+// bad credentials.
+func fromGrant(err error, auth0 bool) *oauthError {
+	var (
+		refusal     *grant.Refusal
+		denied      *grant.DeniedError
+		blocked     *grant.BlockedError
+		unavailable *grant.UnavailableError
+	)
+	switch {
+	case errors.Is(err, grant.ErrBadCredentials):
+		return errWrongCredentials(auth0).withCause(err)
+	case errors.As(err, &blocked):
+		return errTooManyAttempts(blocked.RetryAfter).withCause(err)
+	case errors.Is(err, grant.ErrInvalidRefresh):
+		return newOAuthError(http.StatusBadRequest, codeInvalidGrant, "Unknown or invalid refresh token.").withCause(err)
+	case errors.As(err, &refusal) && errors.Is(err, grant.ErrInvalidScope):
+		return newOAuthError(http.StatusBadRequest, codeInvalidScope, refusal.Description)
+	case errors.Is(err, grant.ErrNotMember):
+		return errAccessDenied("The user is not a member of the organization.")
+	case errors.As(err, &denied) && denied.Cause == nil:
+		return errAccessDenied(denied.Message).withCause(err)
+	case errors.As(err, &denied):
+		// A rule failed to evaluate: refused all the same (fail closed),
+		// with a generic message; the cause goes to the log.
+		return errAccessDenied("Access denied.").withCause(err)
+	case errors.Is(err, grant.ErrClaimsTooLarge):
+		return errServer("The token's claims are too large.").withCause(err)
+	case errors.As(err, &unavailable):
+		return errUnavailable(unavailable.Description, unavailable.RetryAfter).withCause(err)
+	default:
+		return errServer("The request could not be completed.").withCause(err)
+	}
 }

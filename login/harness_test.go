@@ -1,4 +1,4 @@
-package caddymodule
+package login
 
 import (
 	"context"
@@ -21,8 +21,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/claimgate/claimgate/demo"
 	"github.com/claimgate/claimgate/enrich"
-	"github.com/claimgate/claimgate/store/embedded"
 	"github.com/claimgate/claimgate/store/storetest"
 )
 
@@ -66,10 +66,10 @@ func loginTestApp(dsn string) *App {
 		Issuer: loginIssuer,
 		Database: &DatabaseConfig{
 			DSN:               dsn,
-			UserQuery:         embedded.DemoUserQuery,
-			RolesQuery:        embedded.DemoRolesQuery,
-			PermissionsQuery:  embedded.DemoPermissionsQuery,
-			OrganizationQuery: embedded.DemoOrganizationQuery,
+			UserQuery:         demo.DemoUserQuery,
+			RolesQuery:        demo.DemoRolesQuery,
+			PermissionsQuery:  demo.DemoPermissionsQuery,
+			OrganizationQuery: demo.DemoOrganizationQuery,
 		},
 		SigningKey: &SigningKeyConfig{Algorithm: "ES256"},
 		Clients: []*ClientConfig{

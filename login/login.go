@@ -1,12 +1,15 @@
-package caddymodule
+// Package login is the claimgate_login HTTP handler: the OAuth token,
+// revocation, userinfo, discovery and key-set endpoints of the claimgate
+// app. It parses requests, authenticates clients, hands grants to the grant
+// flows and maps their outcomes to OAuth errors once (errors.go). Each
+// endpoint family has its own file.
+package login
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -14,6 +17,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/claimgate/claimgate/app"
+	"github.com/claimgate/claimgate/grant"
 	"github.com/claimgate/claimgate/token"
 )
 
@@ -35,7 +40,8 @@ const (
 // discovery and JWKS endpoints of the `claimgate` app. Other paths go to the
 // next handler.
 type Login struct {
-	app      *App
+	app      *app.App
+	grants   *grant.Service
 	logger   *zap.Logger
 	userinfo *token.Verifier
 }
@@ -58,23 +64,24 @@ func (l *Login) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("getting the claimgate app: %w", err)
 	}
-	app, ok := appIface.(*App)
+	a, ok := appIface.(*app.App)
 	if !ok {
 		return fmt.Errorf("the claimgate app has an unexpected type %T", appIface)
 	}
-	return l.setup(app, logger)
+	return l.Setup(a, logger)
 }
 
-// setup wires the handler to a provisioned app (Provision, and tests).
-func (l *Login) setup(app *App, logger *zap.Logger) error {
-	l.app = app
+// Setup wires the handler to a provisioned app: Provision does it, and
+// tests that run the handler without a Caddy config.
+func (l *Login) Setup(a *app.App, logger *zap.Logger) error {
+	l.app = a
+	l.grants = a.Grants()
 	l.logger = logger
 	v, err := token.NewVerifier(token.VerifierConfig{
-		Issuer:      app.Issuer,
-		RequireType: jwtTypeAccess,
+		Issuer:      a.Issuer,
+		RequireType: token.TypeAccessToken,
 		AnyAudience: true, // see serveUserinfo
-		Leeway:      userinfoLeeway,
-		Keys:        app.KeySource(),
+		Keys:        a.KeySource(),
 	})
 	if err != nil {
 		return fmt.Errorf("building the userinfo token verifier: %w", err)
@@ -108,7 +115,7 @@ func (l *Login) answerError(w http.ResponseWriter, r *http.Request, e *oauthErro
 	switch {
 	case e.status >= 500:
 		level = zapcore.ErrorLevel
-	case e.cause != nil || e.code == codeInvalidGrant || e.code == codeAccessDenied || e.code == codeTooManyAttempts:
+	case e.cause != nil || e.code == codeAccessDenied || e.code == codeTooManyAttempts:
 		level = zapcore.InfoLevel
 	}
 	if c := l.logger.Check(level, "token request refused"); c != nil {
@@ -127,10 +134,8 @@ func (l *Login) answerError(w http.ResponseWriter, r *http.Request, e *oauthErro
 
 // requireMethod answers 405 with Allow unless r uses one of methods.
 func requireMethod(w http.ResponseWriter, r *http.Request, methods ...string) bool {
-	for _, m := range methods {
-		if r.Method == m {
-			return true
-		}
+	if slices.Contains(methods, r.Method) {
+		return true
 	}
 	writeOAuthError(w, errMethodNotAllowed(strings.Join(methods, ", ")))
 	return false
@@ -147,34 +152,6 @@ func readParams(w http.ResponseWriter, r *http.Request) (map[string]string, *oau
 		return nil, bodyError(err)
 	}
 	return params, nil
-}
-
-// clientIP is the end user's IP for brute-force accounting: the header a
-// confidential client is trusted to set (trust_forwarded_for), else Caddy's
-// client IP (which honours trusted_proxies), else the peer address.
-func clientIP(r *http.Request, auth clientAuth) string {
-	if auth.secret && auth.client.forwardedFor != "" {
-		v, _, _ := strings.Cut(r.Header.Get(auth.client.forwardedFor), ",")
-		if ip := net.ParseIP(strings.TrimSpace(v)); ip != nil {
-			return ip.String()
-		}
-	}
-	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
-		return ip
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// logUsername is how a username appears in logs: a short hash, so that
-// failures can be correlated without writing what may be a mistyped
-// password (users do type passwords into the username field).
-func logUsername(username string) zap.Field {
-	sum := sha256.Sum256([]byte(username))
-	return zap.String("username_sha256", hex.EncodeToString(sum[:6]))
 }
 
 // Interface guards

@@ -1,10 +1,14 @@
-package caddymodule
+package login
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/claimgate/claimgate/grant"
+	"github.com/claimgate/claimgate/token"
 )
 
 // userinfoClaims are the OIDC standard claims /userinfo passes on when the
@@ -30,8 +34,8 @@ func (l *Login) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	if !requireMethod(w, r, http.MethodGet, http.MethodPost) {
 		return
 	}
-	raw, ok := userinfoBearer(r)
-	if !ok {
+	raw, present, err := token.BearerFromHeader(r.Header)
+	if err != nil || !present {
 		e := newOAuthError(http.StatusUnauthorized, "invalid_token", "A bearer access token is required.").
 			withHeader("WWW-Authenticate", `Bearer realm="claimgate"`)
 		writeOAuthError(w, e)
@@ -46,7 +50,7 @@ func (l *Login) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	scope, _ := claims["scope"].(string)
-	if !hasScope(strings.Fields(scope), scopeOpenID) {
+	if !slices.Contains(strings.Fields(scope), grant.ScopeOpenID) {
 		e := newOAuthError(http.StatusForbidden, "insufficient_scope", "The access token lacks the openid scope.").
 			withHeader("WWW-Authenticate", `Bearer realm="claimgate", error="insufficient_scope", scope="openid"`)
 		writeOAuthError(w, e)
@@ -59,14 +63,4 @@ func (l *Login) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// userinfoBearer reads `Authorization: Bearer <token>` (RFC 6750 §2.1).
-func userinfoBearer(r *http.Request) (string, bool) {
-	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	tok = strings.TrimSpace(tok)
-	return tok, tok != ""
 }

@@ -1,4 +1,4 @@
-package caddymodule
+package verify
 
 import (
 	"context"

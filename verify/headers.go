@@ -1,4 +1,4 @@
-package caddymodule
+package verify
 
 import (
 	"bytes"
@@ -19,9 +19,10 @@ type forwardedHeader struct {
 	claim      string
 }
 
-// normalizeHeaderName returns name lowercased with '_' turned into '-', the
-// form in which `X_User_Id`, `x-user-id` and `X-USER-ID` are all the same
-// header (WSGI, PHP and CGI upstreams merge them: CVE-2025-64484).
+// normalizeHeaderName returns name lowercased with '_' and '.' turned into '-', the
+// form in which `X_User_Id`, `x-user-id`, `X.User.Id` and `X-USER-ID` are all the same
+// header (WSGI, PHP, FastCGI and CGI upstreams merge them: CVE-2025-64484;
+// Caddy's expected_dot_headers and FastCGI turn '.' into '_')
 func normalizeHeaderName(name string) string {
 	b := []byte(name)
 	for i, c := range b {
@@ -32,7 +33,7 @@ func normalizeHeaderName(name string) string {
 
 func normalizeHeaderByte(c byte) byte {
 	switch {
-	case c == '_':
+	case c == '_' || c == '.':
 		return '-'
 	case 'A' <= c && c <= 'Z':
 		return c + ('a' - 'A')

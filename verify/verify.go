@@ -1,4 +1,8 @@
-package caddymodule
+// Package verify is the claimgate_verify HTTP handler: it verifies bearer
+// tokens (claimgate's own, or another issuer's through its key set) and
+// forwards verified claims to the upstream as request headers, after
+// deleting every client-sent copy of them.
+package verify
 
 import (
 	"context"
@@ -6,9 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/claimgate/claimgate/internal/httpurl"
 	"github.com/claimgate/claimgate/token"
 )
 
@@ -42,6 +45,9 @@ type Verify struct {
 	Audience string `json:"audience,omitempty"`
 	// Headers maps a request header name to the claim it carries.
 	Headers []HeaderClaim `json:"headers,omitempty"`
+	// Strip names more client-sent headers to delete before the request
+	// goes on, in every spelling, like the headers of Headers.
+	Strip []string `json:"strip,omitempty"`
 	// Require lists claim conditions that must all hold (else 403).
 	Require []Requirement `json:"require,omitempty"`
 	// Issuer, with JWKSURL, verifies another issuer's tokens instead of the app's own.
@@ -67,6 +73,9 @@ type HeaderClaim struct {
 	Name string `json:"name"`
 	// Claim is the claim name whose value it carries.
 	Claim string `json:"claim"`
+	// Format is "" (strings as they are, lists joined with ",") or "json"
+	// (the claim as compact JSON, whatever its type).
+	Format string `json:"format,omitempty"`
 }
 
 // Requirement is one `require CLAIM VALUE` line.
@@ -80,13 +89,18 @@ type Requirement struct {
 const (
 	// defaultVerifyCacheSize is the verified-token cache size when unset.
 	defaultVerifyCacheSize = 10000
-	// verifyLeeway absorbs clock skew between issuer and verifier for exp/nbf.
-	verifyLeeway = 30 * time.Second
 	// jwksTimeout bounds one fetch of another issuer's key set.
 	jwksTimeout = 10 * time.Second
-	// typeAccessToken is the RFC 9068 typ of access tokens.
-	typeAccessToken = "at+jwt"
+	// formatJSON is the header format that sends a claim as compact JSON.
+	formatJSON = "json"
 )
+
+// KeyProvider is what the claimgate app offers this handler: its issuer and
+// its signing keys. The handler depends on this, not on the app's package.
+type KeyProvider interface {
+	IssuerURL() string
+	KeySource() token.KeySource
+}
 
 // CaddyModule returns the Caddy module information.
 func (Verify) CaddyModule() caddy.ModuleInfo {
@@ -116,12 +130,15 @@ func (v *Verify) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return fmt.Errorf("getting claimgate app: %w", err)
 		}
-		app := appIface.(*App)
-		return v.provision(app.IssuerURL(), app.KeySource(), typeAccessToken)
+		app, ok := appIface.(KeyProvider)
+		if !ok {
+			return fmt.Errorf("claimgate_verify: the claimgate app (%T) offers no keys", appIface)
+		}
+		return v.provision(app.IssuerURL(), app.KeySource(), token.TypeAccessToken)
 	}
 
 	for _, u := range []string{v.Issuer, v.JWKSURL} {
-		if insecureURL(u) {
+		if httpurl.Insecure(u) {
 			v.logger.Warn("plain-HTTP URL on a non-loopback host: keys and tokens can be tampered with in transit",
 				zap.String("url", u))
 		}
@@ -149,7 +166,7 @@ func (v *Verify) provision(issuer string, keys token.KeySource, requireType stri
 		Issuer:      issuer,
 		Audience:    v.Audience,
 		RequireType: requireType,
-		Leeway:      verifyLeeway,
+		Leeway:      token.DefaultLeeway,
 		Keys:        keys,
 		CacheSize:   cacheSize,
 	})
@@ -174,43 +191,100 @@ func (v *Verify) provision(issuer string, keys token.KeySource, requireType stri
 	return nil
 }
 
-// Validate checks the configuration; it changes nothing.
+// Validate checks the configuration; it changes nothing. The Caddyfile
+// parser calls the same checks, so each rule is written once.
 func (v *Verify) Validate() error {
 	if v.Audience == "" {
 		return fmt.Errorf("claimgate_verify: audience is required")
 	}
 	seen := make(map[string]string, len(v.Headers))
 	for _, hc := range v.Headers {
-		if err := validHeaderName(hc.Name); err != nil {
-			return fmt.Errorf("claimgate_verify: %w", err)
+		if err := validateHeader(hc, seen); err != nil {
+			return fmt.Errorf("claimgate_verify: header: %w", err)
 		}
-		if hc.Claim == "" {
-			return fmt.Errorf("claimgate_verify: header %s: claim name is empty", hc.Name)
+	}
+	for _, name := range v.Strip {
+		if err := validateStripName(name); err != nil {
+			return fmt.Errorf("claimgate_verify: strip: %w", err)
 		}
-		norm := normalizeHeaderName(hc.Name)
-		if prev, ok := seen[norm]; ok {
-			return fmt.Errorf("claimgate_verify: header %s is configured twice (as %s too)", hc.Name, prev)
-		}
-		seen[norm] = hc.Name
 	}
 	for _, req := range v.Require {
 		if req.Claim == "" || req.Value == "" {
 			return fmt.Errorf("claimgate_verify: require needs a claim name and a value (got %q %q)", req.Claim, req.Value)
 		}
 	}
-	if (v.Issuer == "") != (v.JWKSURL == "") {
-		return fmt.Errorf("claimgate_verify: issuer and jwks_url go together: set both to verify another issuer's tokens, or neither for claimgate's own")
+	if err := v.validateIssuer(); err != nil {
+		return err
 	}
-	if v.Issuer != "" {
-		if err := checkAbsoluteURL(v.Issuer); err != nil {
-			return fmt.Errorf("claimgate_verify: issuer: %w", err)
-		}
-		if err := checkAbsoluteURL(v.JWKSURL); err != nil {
-			return fmt.Errorf("claimgate_verify: jwks_url: %w", err)
-		}
+	if err := v.validateOptional(); err != nil {
+		return err
 	}
 	if v.CacheSize != nil && *v.CacheSize < 0 {
 		return fmt.Errorf("claimgate_verify: cache_size must be 0 (off) or more, got %d", *v.CacheSize)
+	}
+	return nil
+}
+
+// addHeader appends hc after checking it against the headers already set.
+func (v *Verify) addHeader(hc HeaderClaim) error {
+	seen := make(map[string]string, len(v.Headers))
+	for _, prev := range v.Headers {
+		seen[normalizeHeaderName(prev.Name)] = prev.Name
+	}
+	if err := validateHeader(hc, seen); err != nil {
+		return err
+	}
+	v.Headers = append(v.Headers, hc)
+	return nil
+}
+
+// validateHeader checks one `header` line; seen maps the normalised names
+// already configured to their spelling, and gains this one.
+func validateHeader(hc HeaderClaim, seen map[string]string) error {
+	if err := validHeaderName(hc.Name); err != nil {
+		return err
+	}
+	if hc.Claim == "" {
+		return fmt.Errorf("%s: claim name is empty", hc.Name)
+	}
+	if hc.Format != "" && hc.Format != formatJSON {
+		return fmt.Errorf("%s: unknown format %q (the only one is json)", hc.Name, hc.Format)
+	}
+	norm := normalizeHeaderName(hc.Name)
+	if prev, ok := seen[norm]; ok {
+		return fmt.Errorf("%s is configured twice (as %s too)", hc.Name, prev)
+	}
+	seen[norm] = hc.Name
+	return nil
+}
+
+// validateStripName checks one name of a `strip` line.
+func validateStripName(name string) error {
+	return validHeaderName(name)
+}
+
+// validateIssuer checks that issuer and jwks_url come together and are URLs.
+func (v *Verify) validateIssuer() error {
+	if (v.Issuer == "") != (v.JWKSURL == "") {
+		return errors.New("claimgate_verify: issuer and jwks_url go together (another issuer's tokens need both)")
+	}
+	if v.Issuer == "" {
+		return nil
+	}
+	if err := checkAbsoluteURL(v.Issuer); err != nil {
+		return fmt.Errorf("claimgate_verify: issuer: %w", err)
+	}
+	if err := checkAbsoluteURL(v.JWKSURL); err != nil {
+		return fmt.Errorf("claimgate_verify: jwks_url: %w", err)
+	}
+	return nil
+}
+
+// validateOptional refuses optional together with require: an anonymous
+// request would get further than a valid token without the claim.
+func (v *Verify) validateOptional() error {
+	if v.Optional && len(v.Require) > 0 {
+		return errors.New("claimgate_verify: optional and require exclude each other (an anonymous request would pass where a token without the claim gets 403)")
 	}
 	return nil
 }
@@ -229,7 +303,7 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	// survives, whatever happens next.
 	v.stripForwarded(r.Header)
 
-	raw, present, err := bearerToken(r.Header)
+	raw, present, err := token.BearerFromHeader(r.Header)
 	if err != nil {
 		return v.reject(w, v.challengeInvalid, http.StatusUnauthorized, err)
 	}
@@ -313,33 +387,6 @@ func setClaimPlaceholders(r *http.Request, claims map[string]any) {
 	})
 }
 
-// bearerToken extracts the token of an `Authorization: Bearer` header (the
-// scheme is case-insensitive, RFC 9110 §11.1). present is false when there is
-// no Authorization header, it is empty, or it uses another scheme; more than
-// one Authorization header, or a Bearer scheme without a token, is an error.
-func bearerToken(h http.Header) (raw string, present bool, err error) {
-	values := h["Authorization"]
-	switch {
-	case len(values) == 0:
-		return "", false, nil
-	case len(values) > 1:
-		return "", false, errors.New("more than one Authorization header")
-	}
-	value := textTrim(values[0])
-	if value == "" {
-		return "", false, nil
-	}
-	scheme, rest, _ := strings.Cut(value, " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return "", false, nil
-	}
-	raw = strings.TrimLeft(rest, " ")
-	if raw == "" {
-		return "", false, errors.New("bearer scheme without a token")
-	}
-	return raw, true, nil
-}
-
 // tokenFingerprint identifies a token in logs without revealing it: the first
 // 12 hex digits of its SHA-256.
 func tokenFingerprint(raw string) string {
@@ -355,31 +402,8 @@ func quoteEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)
 }
 
-// checkAbsoluteURL accepts an http or https URL with a host.
-func checkAbsoluteURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("parsing %q: %w", s, err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute http(s) URL", s)
-	}
-	return nil
-}
-
-// insecureURL reports a plain-HTTP URL whose host is not loopback.
-func insecureURL(s string) bool {
-	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "http" {
-		return false
-	}
-	host := u.Hostname()
-	if strings.EqualFold(host, "localhost") {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip == nil || !ip.IsLoopback()
-}
+// checkAbsoluteURL accepts an absolute http(s) URL with a host.
+func checkAbsoluteURL(s string) error { return httpurl.CheckAbsolute(s) }
 
 // Interface guards
 var (

@@ -1,4 +1,4 @@
-package caddymodule
+package verify
 
 import (
 	"context"
@@ -99,7 +99,7 @@ func newTestVerify(t testing.TB, v *Verify, m *token.Manager) *Verify {
 	if err := v.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	if err := v.provision(testIssuer, token.LocalKeys(m), typeAccessToken); err != nil {
+	if err := v.provision(testIssuer, token.LocalKeys(m), token.TypeAccessToken); err != nil {
 		t.Fatalf("provision: %v", err)
 	}
 	return v

@@ -1,0 +1,186 @@
+package grant
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/claimgate/claimgate/password"
+	"github.com/claimgate/claimgate/store"
+)
+
+// PasswordRequest is a password(-realm) grant whose parameters passed the
+// checks that need no database (required parameters, realm, audience,
+// scope).
+type PasswordRequest struct {
+	Client       *Client
+	GrantType    string
+	Username     string
+	Password     string
+	Audience     string
+	Scopes       []string // granted, in request order, deduplicated
+	Organization string
+	// IP is the end user's address as the failure counters key it
+	// (AccountingIP).
+	IP string
+}
+
+// Tokens is what a successful grant answers.
+type Tokens struct {
+	AccessToken  string
+	IDToken      string
+	RefreshToken string
+	ExpiresIn    int64
+	Scopes       []string
+	// UserID is whose tokens they are (for the log).
+	UserID string
+}
+
+// Password runs the password grant: it looks the user up, checks the
+// brute-force block, the credentials, the organization membership and the
+// deny rules, then mints the tokens. The lookup comes first because a known
+// user's failures are counted by user_id; the answers keep the documented
+// order all the same (a block answers before the credentials), and a
+// blocked request spends no password hash.
+func (s *Service) Password(ctx context.Context, req *PasswordRequest) (*Tokens, error) {
+	user, err := s.findUser(ctx, req.Username)
+	if err != nil {
+		return nil, err
+	}
+	subject := loginSubject(req.Username, user)
+	if err := s.checkBlock(ctx, subject, req.IP); err != nil {
+		return nil, err
+	}
+	if err := s.verifyCredentials(ctx, req, user); err != nil {
+		if errors.Is(err, ErrBadCredentials) {
+			if ferr := s.recordFailure(ctx, subject, req.IP); ferr != nil {
+				return nil, ferr
+			}
+		}
+		return nil, err
+	}
+	if err := s.recordSuccess(ctx, subject, req.IP, user); err != nil {
+		return nil, err
+	}
+	s.maybeRehash(user, req.Password)
+
+	grants, err := s.cfg.Users.LoadGrants(ctx, user, req.Organization)
+	switch {
+	case errors.Is(err, store.ErrNotMember):
+		return nil, ErrNotMember
+	case err != nil:
+		return nil, unavailable(err)
+	}
+
+	in := ruleInput(req.Client.ID, req.Audience, req.GrantType, req.Scopes, user, grants)
+	result, err := s.evaluateRules(in)
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	toks, err := s.mint(now, mintRequest{client: req.Client, audience: req.Audience, scopes: req.Scopes}, user, grants, result)
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(req.Scopes, ScopeOfflineAccess) {
+		if toks.RefreshToken, err = s.issueRefreshToken(ctx, req, user, now); err != nil {
+			return nil, err
+		}
+	}
+	s.cfg.Logger.Debug("login", zap.String("user_id", user.ID), zap.String("client_id", req.Client.ID))
+	return toks, nil
+}
+
+// findUser runs user_query; no such user is (nil, nil). A database failure
+// is unavailable.
+func (s *Service) findUser(ctx context.Context, username string) (*store.User, error) {
+	user, err := s.cfg.Users.FindUser(ctx, username)
+	switch {
+	case err == nil:
+		return user, nil
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	default:
+		return nil, unavailable(err)
+	}
+}
+
+// verifyCredentials verifies the password of user (nil: no such user).
+// Every bad-credentials case does the same work (an unknown user is checked
+// against a dummy hash) and gets the same answer; only the log says which.
+func (s *Service) verifyCredentials(ctx context.Context, req *PasswordRequest, user *store.User) error {
+	hash := s.cfg.DummyHash
+	if user != nil {
+		hash = user.PasswordHash
+	}
+
+	var verr error
+	if err := s.cfg.Guard.Do(ctx, func() { verr = password.Verify(hash, []byte(req.Password)) }); err != nil {
+		return &UnavailableError{Description: "Too many logins at once. Try again shortly.", RetryAfter: retryAfterSaturated, Err: err}
+	}
+
+	var reason error
+	switch {
+	case user == nil:
+		reason = errors.New("unknown user")
+	case verr != nil:
+		// Mismatch, ErrTooLong or ErrUnknownFormat: the kind, never the hash.
+		reason = verr
+	case user.Blocked:
+		// Checked after the password so a blocked account costs the same
+		// and answers the same as a wrong password.
+		reason = errors.New("user is blocked")
+	default:
+		return nil
+	}
+	fields := []zap.Field{s.logUsername(req.Username), zap.String("client_id", req.Client.ID), zap.Error(reason)}
+	if user != nil {
+		fields = append(fields, zap.String("user_id", user.ID))
+	}
+	s.cfg.Logger.Info("login failed", fields...)
+	return badCredentials(reason)
+}
+
+// logUsername is how a username appears in logs: a short keyed
+// fingerprint, so that failures can be correlated without writing what may
+// be a mistyped password (users do type passwords into the username
+// field).
+func (s *Service) logUsername(username string) zap.Field {
+	mac := hmac.New(sha256.New, s.logKey())
+	mac.Write([]byte(username))
+	return zap.String("username_sha256", hex.EncodeToString(mac.Sum(nil)[:6]))
+}
+
+// maybeRehash upgrades a weak hash to argon2id after a successful login,
+// when rehash_query is configured. It runs in the background, through the
+// hashing guard, bounded by the rehash timeout; a failure only logs.
+func (s *Service) maybeRehash(user *store.User, pw string) {
+	if !s.cfg.Rehash || !password.NeedsRehash(user.PasswordHash, password.DefaultArgon2) {
+		return
+	}
+	userID, plain := user.ID, []byte(pw)
+	s.goBackground(func() {
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RehashTimeout)
+		defer cancel()
+		var hash string
+		var herr error
+		if err := s.cfg.Guard.Do(ctx, func() { hash, herr = password.HashArgon2id(plain, password.DefaultArgon2) }); err != nil {
+			s.cfg.Logger.Debug("password rehash skipped", zap.String("user_id", userID), zap.Error(err))
+			return
+		}
+		if herr != nil {
+			s.cfg.Logger.Warn("password rehash failed", zap.String("user_id", userID), zap.Error(herr))
+			return
+		}
+		if err := s.cfg.Users.UpdatePasswordHash(ctx, userID, hash); err != nil {
+			s.cfg.Logger.Warn("storing the upgraded password hash failed", zap.String("user_id", userID), zap.Error(err))
+			return
+		}
+		s.cfg.Logger.Info("upgraded password hash to argon2id", zap.String("user_id", userID))
+	})
+}
