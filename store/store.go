@@ -30,6 +30,10 @@ var (
 	// ErrNotMember means an organization was asked for and
 	// organization_query returned no row.
 	ErrNotMember = errors.New("user is not a member of the organization")
+	// ErrNoQuery means the method needs a query that is not configured
+	// (FindUserByID without user_id_query, RehashPassword without
+	// rehash_query). Callers check HasUserIDQuery/HasRehashQuery first.
+	ErrNoQuery = errors.New("query not configured")
 )
 
 // DefaultTimeout bounds each query when Config.Timeout is zero.
@@ -41,13 +45,29 @@ type Config struct {
 	RolesQuery        string // user_id in; one name per row; optional
 	PermissionsQuery  string // user_id in; one name per row; optional
 	OrganizationQuery string // user_id and organization in; org_id, org_name out; optional
-	RehashQuery       string // new hash and user_id in; optional
-	Timeout           time.Duration
+	// RehashQuery takes the new hash, the user_id and the hash that was just
+	// verified, in that order (`UPDATE users SET password_hash = ? WHERE id
+	// = ? AND password_hash = ?`), so that it never overwrites a password
+	// changed since the login read it; optional.
+	RehashQuery string
+	// UserIDQuery takes a user_id and returns the same columns as
+	// user_query (at most one row); optional. See FindUserByID.
+	UserIDQuery string
+	// NameCollation is the collation under which user_query compares login
+	// names (that of its login column), used to key failure counters of
+	// names that match no user; see (*Store).LoginSubject. Empty: the
+	// database's default collation (@@collation_database), which is what a
+	// column gets unless its table or itself declares another. A Caddyfile
+	// directive for it (e.g. `name_collation utf8mb4_unicode_ci`) lets an
+	// operator name the column's own collation when it differs.
+	NameCollation string
+	Timeout       time.Duration
 }
 
 // ValidateConfig checks the queries without touching a database: user_query
-// present with exactly one `?`, roles/permissions with one, organization with
-// two, rehash with two.
+// present with exactly one `?`, user_id_query/roles/permissions with one,
+// organization with two, rehash with three; NameCollation, when set, a
+// plain collation name.
 func ValidateConfig(c Config) error {
 	if strings.TrimSpace(c.UserQuery) == "" {
 		return errors.New("user_query is required")
@@ -68,10 +88,13 @@ func ValidateConfig(c Config) error {
 				q.directive, numberWords[q.params], pluralPlaceholder(q.params), n)
 		}
 	}
+	if c.NameCollation != "" && !validCollationName(c.NameCollation) {
+		return fmt.Errorf("name collation %q is not a collation name (letters, digits and _ only)", c.NameCollation)
+	}
 	return nil
 }
 
-var numberWords = map[int]string{1: "one", 2: "two"}
+var numberWords = map[int]string{1: "one", 2: "two", 3: "three"}
 
 func pluralPlaceholder(n int) string {
 	if n == 1 {
@@ -93,7 +116,8 @@ func (c Config) queries() []querySpec {
 		{"roles_query", c.RolesQuery, 1},
 		{"permissions_query", c.PermissionsQuery, 1},
 		{"organization_query", c.OrganizationQuery, 2},
-		{"rehash_query", c.RehashQuery, 2},
+		{"rehash_query", c.RehashQuery, 3},
+		{"user_id_query", c.UserIDQuery, 1},
 	}
 }
 
@@ -145,7 +169,11 @@ type Store struct {
 	logger  *zap.Logger
 	timeout time.Duration
 
-	user, roles, permissions, organization, rehash *lazyStmt // nil when not configured
+	user, roles, permissions, organization, rehash, userByID *lazyStmt // nil when not configured
+
+	// nameKeys computes failure-counter keys of login names; see
+	// LoginSubject in namekey.go.
+	nameKeys *nameKeyer
 }
 
 // New prepares a Store on db. It must not fail when the database is down:
@@ -160,11 +188,11 @@ func New(db *sql.DB, cfg Config, logger *zap.Logger) (*Store, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	s := &Store{db: db, logger: logger, timeout: cfg.Timeout}
+	s := &Store{db: db, logger: logger, timeout: cfg.Timeout, nameKeys: newNameKeyer(cfg.NameCollation)}
 	if s.timeout == 0 {
 		s.timeout = DefaultTimeout
 	}
-	stmts := []**lazyStmt{&s.user, &s.roles, &s.permissions, &s.organization, &s.rehash}
+	stmts := []**lazyStmt{&s.user, &s.roles, &s.permissions, &s.organization, &s.rehash, &s.userByID}
 	for i, q := range cfg.queries() {
 		if q.sql != "" {
 			*stmts[i] = newLazyStmt(q.directive, q.sql)
@@ -176,14 +204,23 @@ func New(db *sql.DB, cfg Config, logger *zap.Logger) (*Store, error) {
 // HasPermissionsQuery reports whether permissions_query is configured.
 func (s *Store) HasPermissionsQuery() bool { return s.permissions != nil }
 
+// HasUserIDQuery reports whether user_id_query is configured (FindUserByID
+// works).
+func (s *Store) HasUserIDQuery() bool { return s.userByID != nil }
+
+// HasRehashQuery reports whether rehash_query is configured
+// (RehashPassword works).
+func (s *Store) HasRehashQuery() bool { return s.rehash != nil }
+
 // Close releases prepared statements (not the *sql.DB, which is pooled).
 func (s *Store) Close() error {
 	var errs []error
-	for _, l := range []*lazyStmt{s.user, s.roles, s.permissions, s.organization, s.rehash} {
+	for _, l := range []*lazyStmt{s.user, s.roles, s.permissions, s.organization, s.rehash, s.userByID} {
 		if l != nil {
 			errs = append(errs, l.close())
 		}
 	}
+	errs = append(errs, s.nameKeys.close())
 	return errors.Join(errs...)
 }
 
@@ -193,9 +230,30 @@ func (s *Store) FindUser(ctx context.Context, username string) (*User, error) {
 	if username == "" {
 		return nil, ErrNotFound
 	}
+	return s.findOne(ctx, s.user, "username", username)
+}
+
+// FindUserByID runs user_id_query: the user whose user_id is userID, read
+// fresh (for /userinfo, a refresh, the management API). It answers like
+// FindUser: ErrNotFound when the user is gone (or the row is untrustworthy),
+// ErrUnavailable on database failures. Without user_id_query it returns
+// ErrNoQuery; callers then fall back to FindUser with the login name.
+func (s *Store) FindUserByID(ctx context.Context, userID string) (*User, error) {
+	if s.userByID == nil {
+		return nil, fmt.Errorf("%w: user_id_query", ErrNoQuery)
+	}
+	if userID == "" {
+		return nil, ErrNotFound
+	}
+	return s.findOne(ctx, s.userByID, "user_id", userID)
+}
+
+// findOne runs a user query that must return at most one row for its
+// argument (argName, for the log).
+func (s *Store) findOne(ctx context.Context, l *lazyStmt, argName, arg string) (*User, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	rows, err := s.query(ctx, s.user, username)
+	rows, err := s.query(ctx, l, arg)
 	if err != nil {
 		return nil, err
 	}
@@ -203,11 +261,11 @@ func (s *Store) FindUser(ctx context.Context, username string) (*User, error) {
 	cols, vals, err := singleRow(rows)
 	switch {
 	case errors.Is(err, errManyRows):
-		s.logger.Error("user_query returned more than one row for one username; refusing the login "+
-			"(the query must match a unique column)", zap.String("directive", "user_query"))
+		s.logger.Error(l.directive+" returned more than one row for one "+argName+"; refusing the login "+
+			"(the query must match a unique column)", zap.String("directive", l.directive))
 		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
 	case err != nil:
-		return nil, unavailable("user_query", err)
+		return nil, unavailable(l.directive, err)
 	case vals == nil:
 		return nil, ErrNotFound
 	}
@@ -259,21 +317,49 @@ func (s *Store) LoadGrants(ctx context.Context, user *User, org string) (Grants,
 	return g, nil
 }
 
-// UpdatePasswordHash runs rehash_query; a no-op when it is not configured.
+// UpdatePasswordHash is a no-op without rehash_query, and otherwise fails:
+// rehash_query now takes the verified hash as its third parameter, which
+// this signature lacks.
+//
+// Deprecated: use RehashPassword (or UpgradePassword, which also keeps the
+// user's refresh-token families alive).
 func (s *Store) UpdatePasswordHash(ctx context.Context, userID, hash string) error {
 	if s.rehash == nil {
 		return nil
+	}
+	return errors.New("rehash_query: UpdatePasswordHash cannot pass the verified hash; use RehashPassword")
+}
+
+// RehashPassword runs rehash_query with (newHash, userID, verifiedHash): it
+// stores newHash only if the user's stored hash is still verifiedHash, the
+// one the login just checked. updated is false when the query changed no
+// row — the password was changed or reset meanwhile (never undone), or the
+// user is gone — which is not an error. Without rehash_query it returns
+// ErrNoQuery.
+//
+// Callers that issue refresh tokens use UpgradePassword instead, which
+// records the rehash first so that it does not end the user's sessions.
+func (s *Store) RehashPassword(ctx context.Context, userID, verifiedHash, newHash string) (updated bool, err error) {
+	if s.rehash == nil {
+		return false, fmt.Errorf("%w: rehash_query", ErrNoQuery)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	stmt, err := s.rehash.get(ctx, s.db)
 	if err != nil {
-		return unavailable("rehash_query", err)
+		return false, unavailable("rehash_query", err)
 	}
-	if _, err := stmt.ExecContext(ctx, hash, userID); err != nil {
-		return unavailable("rehash_query", err)
+	res, err := stmt.ExecContext(ctx, newHash, userID, verifiedHash)
+	if err != nil {
+		return false, unavailable("rehash_query", err)
 	}
-	return nil
+	// The matched row always changes (newHash differs from verifiedHash),
+	// so affected rows mean the same with or without clientFoundRows.
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, unavailable("rehash_query", err)
+	}
+	return n > 0, nil
 }
 
 // runConcurrently runs tasks, in goroutines when there are several, and
