@@ -44,6 +44,7 @@ const (
 	defaultBlockFor         = time.Hour
 	defaultIPFailuresPerDay = 100
 	defaultHashQueueTimeout = 2 * time.Second
+	defaultIPv6Prefix       = 64
 )
 
 // App is the `claimgate` Caddy app, configured by the global option of the
@@ -72,6 +73,9 @@ type App struct {
 	Rules []enrich.Rule `json:"rules,omitempty"`
 	// Errors selects the bad-credentials status: "" (RFC 6749, 400) or "auth0" (403).
 	Errors string `json:"errors,omitempty"`
+	// SubjectPrefix is put before the user_id in every token's sub (e.g.
+	// "auth0|"), so apps that stored Auth0 subjects keep finding their users.
+	SubjectPrefix string `json:"subject_prefix,omitempty"`
 
 	logger  *zap.Logger
 	ctx     caddy.Context
@@ -118,8 +122,13 @@ type DatabaseConfig struct {
 	// Name is the realm a password-realm request may name; default
 	// Username-Password-Authentication.
 	Name string `json:"name,omitempty"`
-	// RehashQuery, when set, stores an upgraded hash after a login.
+	// RehashQuery, when set, stores an upgraded hash after a login. It takes
+	// the new hash, the user_id and the hash that was verified, so that a
+	// password changed meanwhile is never overwritten.
 	RehashQuery string `json:"rehash_query,omitempty"`
+	// UserIDQuery takes a user_id and returns the same columns as UserQuery:
+	// fresh userinfo, refresh by id.
+	UserIDQuery string `json:"user_id_query,omitempty"`
 	// ManageSchema creates the claimgate_ tables on start; default true.
 	ManageSchema *bool `json:"manage_schema,omitempty"`
 	// DummyHashCost is the bcrypt cost of the hash checked for unknown users; default 10.
@@ -165,6 +174,13 @@ type ProtectionConfig struct {
 	MaxConcurrentHashes int `json:"max_concurrent_hashes,omitempty"`
 	// HashQueueTimeout bounds the wait for a hashing slot; default 2s.
 	HashQueueTimeout caddy.Duration `json:"hash_queue_timeout,omitempty"`
+	// IPv6Prefix is the prefix length IPv6 clients are counted by for every
+	// per-IP limit (one /64 is one subscriber); default 64.
+	IPv6Prefix int `json:"ipv6_prefix,omitempty"`
+	// MinFailureTime, when set, makes every failed credential check answer
+	// no sooner than this after it began, hiding the cost differences
+	// between hash formats in one table.
+	MinFailureTime caddy.Duration `json:"min_failure_time,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -239,6 +255,9 @@ func (a *App) grantConfig(dummyHash string) grant.Config {
 		Guard:               a.guard,
 		DummyHash:           dummyHash,
 		Protection:          a.protection(),
+		IPv6Prefix:          a.Protection.IPv6Prefix,
+		MinFailureTime:      time.Duration(a.Protection.MinFailureTime),
+		SubjectPrefix:       a.SubjectPrefix,
 		AccessTokenTTL:      time.Duration(a.AccessTokenTTL),
 		RefreshTokenTTL:     time.Duration(a.RefreshTokenTTL),
 		RefreshTokenIdleTTL: time.Duration(a.RefreshTokenIdleTTL),
@@ -280,6 +299,9 @@ func (a *App) setDefaults() {
 	}
 	if p.HashQueueTimeout <= 0 {
 		p.HashQueueTimeout = caddy.Duration(defaultHashQueueTimeout)
+	}
+	if p.IPv6Prefix == 0 {
+		p.IPv6Prefix = defaultIPv6Prefix
 	}
 	d := a.Database
 	if d == nil {
@@ -358,6 +380,7 @@ func (a *App) storeConfig() store.Config {
 		PermissionsQuery:  d.PermissionsQuery,
 		OrganizationQuery: d.OrganizationQuery,
 		RehashQuery:       d.RehashQuery,
+		UserIDQuery:       d.UserIDQuery,
 		Timeout:           time.Duration(d.Timeout),
 	}
 }
@@ -517,6 +540,14 @@ func validateDummyCost(cost int) error {
 // The bcrypt cost bounds (golang.org/x/crypto/bcrypt MinCost and MaxCost).
 const minBcryptCost, maxBcryptCost = 4, 31
 
+// validateIPv6Prefix checks the prefix length IPv6 clients are counted by.
+func validateIPv6Prefix(bits int) error {
+	if bits < 1 || bits > 128 {
+		return fmt.Errorf("ipv6_prefix %d is outside 1..128", bits)
+	}
+	return nil
+}
+
 func validateProtection(p *ProtectionConfig) error {
 	if p == nil {
 		return nil
@@ -524,8 +555,11 @@ func validateProtection(p *ProtectionConfig) error {
 	if p.MaxFailures < 0 || p.IPFailuresPerDay < 0 || p.MaxConcurrentHashes < 0 {
 		return errors.New("protection: counts must not be negative")
 	}
-	if p.BlockFor < 0 || p.HashQueueTimeout < 0 {
+	if p.BlockFor < 0 || p.HashQueueTimeout < 0 || p.MinFailureTime < 0 {
 		return errors.New("protection: durations must not be negative")
+	}
+	if err := validateIPv6Prefix(p.IPv6Prefix); p.IPv6Prefix != 0 && err != nil {
+		return fmt.Errorf("protection: %w", err)
 	}
 	return nil
 }

@@ -31,6 +31,7 @@ func init() {
 //	    claim <name> <expr>
 //	    id_claim <name> <expr>
 //	    deny <expr> <message>
+//	    subject_prefix <prefix>
 //	    errors auth0
 //	}
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -110,6 +111,8 @@ func (p *globalParser) option(d *caddyfile.Dispenser) error {
 		p.app.Protection, err = parseProtection(d)
 	case "claim", "id_claim", "deny":
 		err = p.rule(d)
+	case "subject_prefix":
+		p.app.SubjectPrefix, err = cfgparse.SingleArg(d)
 	case "errors":
 		p.app.Errors, err = parseErrors(d)
 	default:

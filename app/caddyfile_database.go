@@ -14,7 +14,7 @@ import (
 
 // queryFields are the database subdirectives that hold SQL, in the order
 // their errors are reported.
-var queryFields = []string{"user_query", "roles_query", "permissions_query", "organization_query", "rehash_query"}
+var queryFields = []string{"user_query", "roles_query", "permissions_query", "organization_query", "rehash_query", "user_id_query"}
 
 // parseDatabase parses the database block:
 //
@@ -27,6 +27,7 @@ var queryFields = []string{"user_query", "roles_query", "permissions_query", "or
 //	    timeout <duration>
 //	    name <realm>
 //	    rehash_query <sql>
+//	    user_id_query <sql>
 //	    manage_schema on|off
 //	    dummy_hash_cost <n>
 //	}
@@ -76,6 +77,8 @@ func databaseOption(d *caddyfile.Dispenser, db *DatabaseConfig) error {
 		db.OrganizationQuery, err = cfgparse.SingleArg(d)
 	case "rehash_query":
 		db.RehashQuery, err = cfgparse.SingleArg(d)
+	case "user_id_query":
+		db.UserIDQuery, err = cfgparse.SingleArg(d)
 	case "timeout":
 		db.Timeout, err = cfgparse.PositiveDuration(d)
 	case "name":
@@ -128,6 +131,7 @@ func validateQueries(db *DatabaseConfig) error {
 		PermissionsQuery:  db.PermissionsQuery,
 		OrganizationQuery: db.OrganizationQuery,
 		RehashQuery:       db.RehashQuery,
+		UserIDQuery:       db.UserIDQuery,
 		Timeout:           time.Duration(db.Timeout),
 	})
 }

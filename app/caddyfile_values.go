@@ -37,6 +37,8 @@ func parseSigningKey(d *caddyfile.Dispenser) (*SigningKeyConfig, error) {
 //	    account_lockout on|off
 //	    max_concurrent_hashes <n>
 //	    hash_queue_timeout <duration>
+//	    ipv6_prefix <bits>
+//	    min_failure_time <duration>
 //	}
 func parseProtection(d *caddyfile.Dispenser) (*ProtectionConfig, error) {
 	if d.NextArg() {
@@ -65,6 +67,14 @@ func parseProtection(d *caddyfile.Dispenser) (*ProtectionConfig, error) {
 			pc.MaxConcurrentHashes, err = cfgparse.IntRange(d, 0, cfgparse.MaxCount)
 		case "hash_queue_timeout":
 			pc.HashQueueTimeout, err = cfgparse.PositiveDuration(d)
+		case "ipv6_prefix":
+			if pc.IPv6Prefix, err = cfgparse.IntRange(d, 0, cfgparse.MaxCount); err == nil {
+				if verr := validateIPv6Prefix(pc.IPv6Prefix); verr != nil {
+					err = d.Errf("%v", verr)
+				}
+			}
+		case "min_failure_time":
+			pc.MinFailureTime, err = cfgparse.PositiveDuration(d)
 		default:
 			return nil, d.Errf("unrecognized protection option '%s'", name)
 		}

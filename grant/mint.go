@@ -46,7 +46,7 @@ func (s *Service) mint(now time.Time, req mintRequest, user *store.User, grants 
 	}
 	access := map[string]any{
 		"iss":       s.cfg.Issuer,
-		"sub":       user.ID,
+		"sub":       s.Subject(user.ID),
 		"aud":       req.audience,
 		"iat":       now.Unix(),
 		"exp":       now.Add(ttl).Unix(),
@@ -64,6 +64,10 @@ func (s *Service) mint(now time.Time, req mintRequest, user *store.User, grants 
 		access["permissions"] = perms
 	}
 	setOrganization(access, grants.Organization)
+	// The standard claims of the granted scopes, as the ID token has them:
+	// /userinfo answers from the access token when it cannot read the user
+	// again, and Auth0's SDKs expect email and profile there.
+	copyScopedClaims(access, req.scopes, user.Attributes)
 	mergeCustomClaims(access, result.AccessClaims)
 
 	at, err := ks.Sign(access, token.TypeAccessToken)
@@ -77,7 +81,7 @@ func (s *Service) mint(now time.Time, req mintRequest, user *store.User, grants 
 		UserID:      user.ID,
 	}
 	if slices.Contains(req.scopes, ScopeOpenID) {
-		idClaims := idTokenClaims(s.cfg.Issuer, now, ttl, req, user, grants.Organization)
+		idClaims := idTokenClaims(s.cfg.Issuer, s.Subject(user.ID), now, ttl, req, user, grants.Organization)
 		mergeCustomClaims(idClaims, result.IDClaims)
 		if toks.IDToken, err = ks.Sign(idClaims, jwtTypeID); err != nil {
 			return nil, mintUnavailable("Cannot sign the token right now.", fmt.Errorf("signing the ID token: %w", err))
@@ -89,22 +93,28 @@ func (s *Service) mint(now time.Time, req mintRequest, user *store.User, grants 
 // idTokenClaims builds an OIDC ID token for the client: aud is the
 // client_id; profile and email claims come from the user's columns
 // according to the granted scopes.
-func idTokenClaims(issuer string, now time.Time, ttl time.Duration, req mintRequest, user *store.User, org *store.Organization) map[string]any {
+func idTokenClaims(issuer, sub string, now time.Time, ttl time.Duration, req mintRequest, user *store.User, org *store.Organization) map[string]any {
 	claims := map[string]any{
 		"iss": issuer,
-		"sub": user.ID,
+		"sub": sub,
 		"aud": req.client.ID,
 		"iat": now.Unix(),
 		"exp": now.Add(ttl).Unix(),
 	}
-	if slices.Contains(req.scopes, ScopeProfile) {
-		copyUserClaims(claims, user.Attributes, ProfileClaims)
-	}
-	if slices.Contains(req.scopes, ScopeEmail) {
-		copyUserClaims(claims, user.Attributes, EmailClaims)
-	}
+	copyScopedClaims(claims, req.scopes, user.Attributes)
 	setOrganization(claims, org)
 	return claims
+}
+
+// copyScopedClaims copies the standard claims of the granted profile and
+// email scopes from the user's columns.
+func copyScopedClaims(claims map[string]any, scopes []string, attrs map[string]any) {
+	if slices.Contains(scopes, ScopeProfile) {
+		copyUserClaims(claims, attrs, ProfileClaims)
+	}
+	if slices.Contains(scopes, ScopeEmail) {
+		copyUserClaims(claims, attrs, EmailClaims)
+	}
 }
 
 // copyUserClaims copies the named user columns that are present and not

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"time"
 	"slices"
 
 	"go.uber.org/zap"
@@ -48,6 +49,13 @@ type Tokens struct {
 // order all the same (a block answers before the credentials), and a
 // blocked request spends no password hash.
 func (s *Service) Password(ctx context.Context, req *PasswordRequest) (*Tokens, error) {
+	toks, err := s.password(ctx, req, time.Now())
+	return toks, err
+}
+
+// password is Password; began is when the request began, for
+// min_failure_time.
+func (s *Service) password(ctx context.Context, req *PasswordRequest, began time.Time) (*Tokens, error) {
 	user, err := s.findUser(ctx, req.Username)
 	if err != nil {
 		return nil, err
@@ -61,6 +69,7 @@ func (s *Service) Password(ctx context.Context, req *PasswordRequest) (*Tokens, 
 			if ferr := s.recordFailure(ctx, subject, req.IP); ferr != nil {
 				return nil, ferr
 			}
+			s.padFailure(ctx, began)
 		}
 		return nil, err
 	}
@@ -94,6 +103,22 @@ func (s *Service) Password(ctx context.Context, req *PasswordRequest) (*Tokens, 
 	}
 	s.cfg.Logger.Debug("login", zap.String("user_id", user.ID), zap.String("client_id", req.Client.ID))
 	return toks, nil
+}
+
+// padFailure waits until min_failure_time has passed since began, so that a
+// failed credential check takes as long whatever the hash format (or its
+// absence) behind it. The wait ends early when the client goes away.
+func (s *Service) padFailure(ctx context.Context, began time.Time) {
+	wait := s.cfg.MinFailureTime - time.Since(began)
+	if wait <= 0 {
+		return
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
 }
 
 // findUser runs user_query; no such user is (nil, nil). A database failure

@@ -120,7 +120,7 @@ func (s *Service) Refresh(ctx context.Context, req *RefreshRequest) (*Tokens, er
 // mints the new access (and ID) token. A user who may no longer have tokens
 // is ErrInvalidRefresh, and the family is revoked.
 func (s *Service) reissue(ctx context.Context, req *RefreshRequest, g store.RefreshGrant, scopes []string, now time.Time) (*Tokens, error) {
-	user, err := s.cfg.Users.FindUser(ctx, g.Username)
+	user, err := s.rereadUser(ctx, g)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, s.refuseFamily(ctx, req, g, now, errors.New("user no longer exists"))
@@ -156,6 +156,16 @@ func (s *Service) reissue(ctx context.Context, req *RefreshRequest, g store.Refr
 		return nil, err
 	}
 	return s.mint(now, mintRequest{client: req.Client, audience: g.Audience, scopes: scopes}, user, grants, result)
+}
+
+// rereadUser reads the family's user again: by user_id when user_id_query
+// is configured (so an email change does not end the user's sessions),
+// otherwise by the login name the family was issued for.
+func (s *Service) rereadUser(ctx context.Context, g store.RefreshGrant) (*store.User, error) {
+	if s.cfg.Users.HasUserIDQuery() {
+		return s.cfg.Users.FindUserByID(ctx, g.UserID)
+	}
+	return s.cfg.Users.FindUser(ctx, g.Username)
 }
 
 // refuseFamily revokes the presented token's family and answers

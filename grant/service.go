@@ -42,6 +42,13 @@ type Config struct {
 	DummyHash string
 	// Protection is the brute-force policy.
 	Protection store.Protection
+	// IPv6Prefix is the prefix length IPv6 clients are counted by.
+	IPv6Prefix int
+	// MinFailureTime, when set, is the least time a failed credential
+	// check takes to answer.
+	MinFailureTime time.Duration
+	// SubjectPrefix is put before the user_id in every token's sub.
+	SubjectPrefix string
 	// AccessTokenTTL is the access and ID token lifetime.
 	AccessTokenTTL time.Duration
 	// RefreshTokenTTL is the absolute lifetime of a refresh-token family.
@@ -134,6 +141,13 @@ func (s *Service) RefreshTokensAvailable() bool { return s.cfg.State != nil }
 
 // HasPermissions reports whether tokens carry a permissions claim.
 func (s *Service) HasPermissions() bool { return s.cfg.Users.HasPermissionsQuery() }
+
+// AccountingIP is ip as this service's failure counters key it (see the
+// package function).
+func (s *Service) AccountingIP(ip string) string { return AccountingIP(ip, s.cfg.IPv6Prefix) }
+
+// Subject is the sub of a user's tokens: the prefix and the user_id.
+func (s *Service) Subject(userID string) string { return s.cfg.SubjectPrefix + userID }
 
 // Now returns the flows' clock.
 func (s *Service) Now() time.Time { return s.cfg.Now() }

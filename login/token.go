@@ -84,7 +84,7 @@ func (l *Login) passwordGrant(r *http.Request, auth clientAuth, grantType string
 	if e != nil {
 		return nil, e
 	}
-	req.IP = grant.AccountingIP(clientIP(r, auth))
+	req.IP = l.grants.AccountingIP(clientIP(r, auth))
 	toks, err := l.grants.Password(r.Context(), req)
 	if err != nil {
 		return nil, l.fromGrant(err)

@@ -1,6 +1,7 @@
 package login
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -26,10 +27,10 @@ var userinfoClaims = []string{
 // audience is accepted: every token claimgate issues names one of its
 // clients' APIs, and userinfo belongs to none of them.
 //
-// The answer is sub plus the standard claims the access token carries. The
-// user is not read again: user_query looks users up by the name they log in
-// with, which the token does not (and should not) carry. To expose e.g. the
-// email here, add `claim email user.email` to the claimgate block.
+// The answer is sub plus the standard claims of the granted profile and
+// email scopes. With user_id_query they are read fresh (a user who is gone
+// or blocked then gets 401 invalid_token); otherwise they come from the
+// access token, which carries them whenever those scopes were granted.
 func (l *Login) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	if !requireMethod(w, r, http.MethodGet, http.MethodPost) {
 		return
@@ -56,8 +57,35 @@ func (l *Login) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, e)
 		return
 	}
+	if l.grants.CanReadUserByID() {
+		l.serveFreshUserinfo(w, r, claims, strings.Fields(scope))
+		return
+	}
 	out := map[string]any{"sub": claims["sub"]}
 	for _, name := range userinfoClaims {
+		if v, ok := claims[name]; ok {
+			out[name] = v
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// serveFreshUserinfo answers from the user's row, read again by user_id.
+func (l *Login) serveFreshUserinfo(w http.ResponseWriter, r *http.Request, claims map[string]any, scopes []string) {
+	sub, _ := claims["sub"].(string)
+	out, err := l.grants.UserInfo(r.Context(), sub, scopes)
+	if errors.Is(err, grant.ErrUserGone) {
+		l.logger.Debug("userinfo: the token's user is gone or blocked")
+		e := newOAuthError(http.StatusUnauthorized, "invalid_token", "The access token is invalid or expired.").
+			withHeader("WWW-Authenticate", `Bearer realm="claimgate", error="invalid_token"`)
+		writeOAuthError(w, e)
+		return
+	}
+	if err != nil {
+		l.answerError(w, r, l.fromGrant(err))
+		return
+	}
+	for _, name := range []string{"org_id", "org_name"} {
 		if v, ok := claims[name]; ok {
 			out[name] = v
 		}
