@@ -6,8 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"time"
 	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
