@@ -12,22 +12,14 @@ import (
 //
 // Password looks the user up first, so that a known user is counted by
 // user_id (a respelled login name cannot escape a block) and an unknown name
-// by its folded form (store.LoginSubject); then checkBlock answers before
+// by its weights under the user table's collation (Store.LoginSubject), so
+// that spellings the table treats as equal share a counter; then checkBlock answers before
 // any password hash is spent; then the credentials are checked, and
 // recordFailure / recordSuccess update the counts. Only bad credentials
 // count: deny rules, organization membership, blocks and outages do not.
 //
 // A failure of the state store fails closed (unavailable), never a login
 // that skipped the check or went uncounted.
-
-// loginSubject is whose failures a login counts: the user found (nil: no
-// such user) or else the name as sent.
-func loginSubject(username string, user *store.User) string {
-	if user != nil {
-		return store.LoginSubject(user.ID, true, username)
-	}
-	return store.LoginSubject("", false, username)
-}
 
 // checkBlock refuses a login from a blocked user+IP pair, an IP over its
 // daily budget, or (account_lockout) a blocked user.

@@ -60,7 +60,10 @@ func (s *Service) password(ctx context.Context, req *PasswordRequest, began time
 	if err != nil {
 		return nil, err
 	}
-	subject := loginSubject(req.Username, user)
+	subject, err := s.cfg.Users.LoginSubject(ctx, user, req.Username)
+	if err != nil {
+		return nil, unavailable(err)
+	}
 	if err := s.checkBlock(ctx, subject, req.IP); err != nil {
 		return nil, err
 	}
@@ -188,7 +191,7 @@ func (s *Service) maybeRehash(user *store.User, pw string) {
 	if !s.cfg.Rehash || !password.NeedsRehash(user.PasswordHash, password.DefaultArgon2) {
 		return
 	}
-	userID, plain := user.ID, []byte(pw)
+	userID, verified, plain := user.ID, user.PasswordHash, []byte(pw)
 	s.goBackground(func() {
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RehashTimeout)
 		defer cancel()
@@ -202,8 +205,15 @@ func (s *Service) maybeRehash(user *store.User, pw string) {
 			s.cfg.Logger.Warn("password rehash failed", zap.String("user_id", userID), zap.Error(herr))
 			return
 		}
-		if err := s.cfg.Users.UpdatePasswordHash(ctx, userID, hash); err != nil {
+		// Only over the hash that was verified: a password changed or reset
+		// since this login began must never be undone.
+		updated, err := s.cfg.Users.RehashPassword(ctx, userID, verified, hash)
+		if err != nil {
 			s.cfg.Logger.Warn("storing the upgraded password hash failed", zap.String("user_id", userID), zap.Error(err))
+			return
+		}
+		if !updated {
+			s.cfg.Logger.Info("password changed during the rehash; the new password is kept", zap.String("user_id", userID))
 			return
 		}
 		s.cfg.Logger.Info("upgraded password hash to argon2id", zap.String("user_id", userID))
