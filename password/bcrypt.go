@@ -52,7 +52,7 @@ func verifyBcrypt(encoded string, password []byte) error {
 		return err
 	}
 	if len(password) > bcryptMaxPassword {
-		_ = bcrypt.CompareHashAndPassword([]byte(DummyHash(cost)), password[:bcryptMaxPassword])
+		_ = bcrypt.CompareHashAndPassword([]byte(dummyHash(cost)), password[:bcryptMaxPassword])
 		return ErrTooLong
 	}
 	err = bcrypt.CompareHashAndPassword([]byte(encoded), password)
@@ -124,10 +124,20 @@ var (
 // DummyHash returns a bcrypt hash of a random secret at cost, computed once
 // per cost and cached; it is verified for unknown users so that their timing
 // matches a wrong password. A cost outside MinBcryptCost..MaxBcryptCost is
-// clamped into that range: the dummy must be a hash Verify accepts, or an
-// unknown user would be answered faster than a real one.
+// clamped into that range (the dummy must be a hash Verify accepts, or an
+// unknown user would be answered faster than a real one) — silently, which
+// is why new code should not call it with a configured cost.
+//
+// Deprecated: use NewBcryptDummy (or NewArgon2idDummy when rehash is
+// configured) with NewVerifier and VerifyUnknownUser. NewBcryptDummy refuses
+// an out-of-range cost with an error instead of clamping it; validate
+// dummy_hash_cost at load with ValidateDummyCost.
 func DummyHash(cost int) string {
-	cost = min(max(cost, MinBcryptCost), MaxBcryptCost)
+	return dummyHash(min(max(cost, MinBcryptCost), MaxBcryptCost))
+}
+
+// dummyHash is DummyHash for a cost already known to be in range.
+func dummyHash(cost int) string {
 	dummyMu.Lock()
 	get, ok := dummyHashes[cost]
 	if !ok {

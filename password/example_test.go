@@ -26,7 +26,8 @@ func ExampleVerify() {
 
 func ExampleGuard() {
 	guard := password.NewGuard(0, 2*time.Second) // one slot per CPU
-	stored := password.DummyHash(4)              // e.g. the row's password_hash
+	// e.g. the row's password_hash
+	stored, _ := password.HashBcrypt([]byte("s3cret"), password.MinBcryptCost)
 
 	var verr error
 	if err := guard.Do(context.Background(), func() {
@@ -38,4 +39,39 @@ func ExampleGuard() {
 	fmt.Println(verr)
 	// Output:
 	// password does not match
+}
+
+// A login handler builds its Verifier once, at setup, with the dummy that
+// matches the configuration: argon2id at the rehash target when rehash is
+// on, otherwise bcrypt at dummy_hash_cost (validated when the config loads).
+func ExampleNewVerifier() {
+	rehash := true // rehash_query configured
+	dummyHashCost := 10
+	if err := password.ValidateDummyCost(dummyHashCost); err != nil {
+		fmt.Println("config refused:", err)
+		return
+	}
+	var dummy *password.Dummy
+	var err error
+	if rehash {
+		dummy, err = password.NewArgon2idDummy(password.DefaultArgon2)
+	} else {
+		dummy, err = password.NewBcryptDummy(dummyHashCost)
+	}
+	if err != nil {
+		panic(err)
+	}
+	v := password.NewVerifier(dummy)
+
+	// Per login: an unknown user, a NULL password_hash and a wrong
+	// password all cost one argon2id verification at DefaultArgon2.
+	fmt.Println(dummy.Kind())
+	fmt.Println(v.VerifyUnknownUser([]byte("guess")))
+	fmt.Println(errors.Is(v.Verify("", []byte("guess")), password.ErrUnknownFormat))
+	fmt.Println(password.ValidateDummyCost(20) != nil)
+	// Output:
+	// argon2id
+	// password does not match
+	// true
+	// true
 }

@@ -22,7 +22,8 @@ const (
 )
 
 // DefaultDummyCost is the bcrypt cost of the dummy hash checked for unknown
-// users (and for unusable stored hashes) unless configured otherwise.
+// users (and for unusable stored hashes) unless dummy_hash_cost or a rehash
+// target say otherwise.
 const DefaultDummyCost = 10
 
 // maxEncodedLen bounds the stored hash we even look at. The longest hash we
@@ -42,19 +43,32 @@ type Argon2Params struct {
 var DefaultArgon2 = Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 // Verifier verifies passwords with uniform timing. Build one per module
-// instance with the configured dummy cost; the zero value uses
-// DefaultDummyCost.
+// instance with NewVerifier, from the Dummy that matches the configuration
+// (see there). A Verifier literal without NewVerifier (the zero value, or
+// one with only DummyCost set) still works as before: its dummy is the
+// bcrypt DummyHash(DummyCost), made on first use, with DefaultDummyCost for
+// 0 and out-of-range costs clamped; new callers should not rely on that.
 type Verifier struct {
-	// DummyCost is the bcrypt cost of DummyHash, which the caller verifies
-	// for unknown users. A stored hash that cannot be used at all
+	// DummyCost is the bcrypt cost of the dummy of a Verifier not made by
+	// NewVerifier. A stored hash that cannot be used at all
 	// (ErrUnknownFormat) is answered only after verifying that same dummy,
 	// so such an account times exactly like an unknown user.
+	//
+	// Deprecated: use NewVerifier with a Dummy from NewBcryptDummy, which
+	// refuses a cost outside MinBcryptCost..MaxDummyBcryptCost instead of
+	// clamping it and computes the dummy up front.
 	DummyCost int
+
+	// dummy, when set by NewVerifier, replaces DummyCost: it is what
+	// VerifyUnknownUser and unusable stored hashes are checked against.
+	dummy *Dummy
 }
 
 // Verify reports whether password matches the encoded hash: nil on a match,
 // otherwise one of the sentinel errors (possibly wrapped). It uses a
-// Verifier with DefaultDummyCost.
+// Verifier with DefaultDummyCost, so an unusable stored hash costs a
+// cost-10 bcrypt whatever dummy_hash_cost or the rehash target say; callers
+// with a configuration use NewVerifier(...).Verify instead.
 func Verify(encoded string, password []byte) error {
 	return Verifier{}.Verify(encoded, password)
 }
@@ -62,13 +76,15 @@ func Verify(encoded string, password []byte) error {
 // Verify reports whether password matches the encoded hash: nil on a match,
 // otherwise ErrMismatch, ErrTooLong or ErrUnknownFormat (possibly wrapped).
 // Every outcome costs one full hash computation, so timing tells an
-// observer nothing about which of them it was.
+// observer nothing about which of them it was: a stored hash that is empty
+// (a NULL column), malformed or in no known format is answered only after
+// verifying the Verifier's dummy, exactly as VerifyUnknownUser does.
 func (v Verifier) Verify(encoded string, password []byte) error {
 	err := verify(encoded, password)
 	if errors.Is(err, ErrUnknownFormat) {
 		// Nothing was hashed: spend what an unknown user costs. The result
 		// is meaningless (the dummy's secret is random and thrown away).
-		_ = verifyBcrypt(DummyHash(v.dummyCost()), password)
+		_ = v.VerifyUnknownUser(password)
 	}
 	return err
 }

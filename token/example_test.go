@@ -111,7 +111,7 @@ func ExampleVerifier() {
 	v, err := token.NewVerifier(token.VerifierConfig{
 		Issuer:      "https://auth.example.test/",
 		Audience:    "https://api.example.test",
-		RequireType: "at+jwt",
+		RequireType: token.TypeAccessToken,
 		Keys:        token.LocalKeys(m),
 		CacheSize:   10000,
 	})

@@ -90,8 +90,8 @@ func newTestVerifier(t testing.TB, keys KeySource, c *clock, mutate func(*Verifi
 	cfg := VerifierConfig{
 		Issuer:      testIssuer,
 		Audience:    testAudience,
-		RequireType: "at+jwt",
-		Leeway:      30 * time.Second,
+		RequireType: TypeAccessToken,
+		Leeway:      DefaultLeeway,
 		Keys:        keys,
 	}
 	if mutate != nil {

@@ -30,9 +30,9 @@ func signingMethod(alg string) (jwt.SigningMethod, error) {
 	return nil, fmt.Errorf("unsupported signing algorithm %q", alg)
 }
 
-// Sign mints a compact JWS of claims with ks's active key; typ is the header's
-// typ ("at+jwt" for access tokens, "JWT" for ID tokens). The caller sets every
-// claim (iss, sub, aud, exp, iat, jti…); Sign adds none.
+// Sign mints a compact JWS of claims with ks's active key; typ is the
+// header's typ (TypeAccessToken for access tokens, "JWT" for ID tokens). The
+// caller sets every claim (iss, sub, aud, exp, iat, jti…); Sign adds none.
 func (ks *KeySet) Sign(claims map[string]any, typ string) (string, error) {
 	k := ks.Active()
 	if k == nil || k.Private == nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -27,7 +28,10 @@ const (
 	maxHeaderSegment = 2 << 10
 	// MaxLeeway is the largest accepted VerifierConfig.Leeway.
 	MaxLeeway = 60 * time.Second
-	// DefaultLeeway is used when VerifierConfig.Leeway is 0.
+	// DefaultLeeway is used when VerifierConfig.Leeway is 0. Every other
+	// check of exp/nbf/iat on claimgate's tokens (userinfo, claimgate_verify)
+	// should use it too, so that one token is not valid in one place and
+	// expired in another.
 	DefaultLeeway = 30 * time.Second
 )
 
@@ -44,7 +48,7 @@ type KeySource interface {
 type VerifierConfig struct {
 	Issuer      string        // exact match of iss (required)
 	Audience    string        // aud must contain it (required unless AnyAudience)
-	RequireType string        // header typ that must match ("at+jwt"), or "" for any
+	RequireType string        // header typ that must match (TypeAccessToken), or "" for any
 	Leeway      time.Duration // for exp/nbf/iat; 0 means DefaultLeeway, negative none; at most 60 s
 	Keys        KeySource
 	CacheSize   int // verified-token cache entries; 0 disables
@@ -99,6 +103,11 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithStrictDecoding(), // one encoding per token: no malleable trailing bits
+		// Numbers stay json.Number, as written in the token: a float64
+		// would turn a claim of 9007199254740993 into …992 before any
+		// header or rule saw it. golang-jwt reads exp/nbf/iat from
+		// json.Number too (see checkNumericDates for the one gap).
+		jwt.WithJSONNumber(),
 		jwt.WithTimeFunc(func() time.Time { return v.now() }),
 	}
 	if !cfg.AnyAudience {
@@ -118,6 +127,15 @@ func invalid(format string, args ...any) error {
 }
 
 // Verify returns the token's claims, or an error wrapping ErrInvalid.
+//
+// Claims are as encoding/json decodes them into any, except that every
+// number — at the top level and inside lists and objects — is a
+// json.Number holding the digits exactly as the token wrote them, never a
+// float64: an integer above 2^53 keeps every digit. Read one with its
+// String (to pass it on verbatim), Int64 or Float64 method. (Before
+// json.Number, numbers were float64; callers that type-switch on claim
+// values must handle json.Number.) exp, nbf and iat have been checked
+// already; their jwt.MapClaims getters accept json.Number.
 //
 // The returned map may be shared with other callers (it comes from the
 // cache): treat it as read-only.
@@ -185,7 +203,37 @@ func (v *Verifier) verify(ctx context.Context, raw string) (jwt.MapClaims, *Key,
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	if err := checkNumericDates(claims); err != nil {
+		return nil, nil, "", err
+	}
 	return claims, key, kid, nil
+}
+
+// numericDates are the claims golang-jwt reads as times.
+var numericDates = [...]string{"exp", "nbf", "iat"}
+
+// checkNumericDates refuses an exp, nbf or iat that JSON allows but that is
+// no time: beyond float64 (1e400) or beyond int64 seconds (1e300).
+// golang-jwt ignores json.Number's conversion error (reading 1e400 as ±Inf)
+// and converts the seconds to int64, which Go leaves implementation-defined
+// for values out of range (on amd64: the most negative time), so an nbf or
+// iat "at infinity" would pass as the distant past. Decoding to float64
+// used to refuse the first kind as malformed JSON and let the second
+// through; now both are refused here. Other types are left to
+// golang-jwt, which refuses them as ErrInvalidType. No allocation: this
+// runs on every uncached verification.
+func checkNumericDates(claims jwt.MapClaims) error {
+	for _, name := range numericDates {
+		n, ok := claims[name].(json.Number)
+		if !ok {
+			continue
+		}
+		f, err := n.Float64()
+		if err != nil || math.IsNaN(f) || math.Abs(f) >= math.MaxInt64 {
+			return invalid("%s is not a time in range", name)
+		}
+	}
+	return nil
 }
 
 // keyFor decodes the JOSE header only and finds the key, so that a token
