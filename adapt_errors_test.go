@@ -146,7 +146,7 @@ func TestAdaptErrors(t *testing.T) {
 		{
 			name:    "dummy_hash_cost out of range",
 			input:   withDatabase("dsn embedded", goodUserQuery, "dummy_hash_cost 40 "+errLine),
-			wantErr: "dummy_hash_cost 40 is outside bcrypt",
+			wantErr: "dummy_hash_cost: bcrypt dummy cost 40 is outside 4..16",
 		},
 		{
 			name:    "client without audience",

@@ -225,9 +225,10 @@ func (a *App) ProvisionWith(ctx caddy.Context, storage certmagic.Storage, logger
 		return fmt.Errorf("compiling claim rules: %w", err)
 	}
 	a.guard = password.NewGuard(a.Protection.MaxConcurrentHashes, time.Duration(a.Protection.HashQueueTimeout))
-	// Compute the dummy hash now, so that the first unknown user does not
-	// stand out by the time it takes to make it.
-	dummy := password.DummyHash(a.Database.DummyHashCost)
+	verifier, err := a.passwordVerifier()
+	if err != nil {
+		return err
+	}
 
 	if err := a.openStore(); err != nil {
 		return err
@@ -239,12 +240,31 @@ func (a *App) ProvisionWith(ctx caddy.Context, storage certmagic.Storage, logger
 		Rotation:         time.Duration(a.KeyRotation),
 		MaxTokenLifetime: time.Duration(a.AccessTokenTTL),
 	}, a.logger.Named("keys"))
-	a.grants = grant.New(ctx, a.grantConfig(dummy))
+	a.grants = grant.New(ctx, a.grantConfig(verifier))
 	return nil
 }
 
+// passwordVerifier prepares the dummy hash an unknown user's password is
+// checked against, now, so that the first unknown user does not stand out
+// by the time it takes to make it. With rehash_query the users end up on
+// argon2id, so the dummy is argon2id with the rehash target's parameters:
+// unknown users then cost what known ones do.
+func (a *App) passwordVerifier() (password.Verifier, error) {
+	var dummy *password.Dummy
+	var err error
+	if a.Database.RehashQuery != "" {
+		dummy, err = password.NewArgon2idDummy(password.DefaultArgon2)
+	} else {
+		dummy, err = password.NewBcryptDummy(a.Database.DummyHashCost)
+	}
+	if err != nil {
+		return password.Verifier{}, fmt.Errorf("preparing the dummy hash: %w", err)
+	}
+	return password.NewVerifier(dummy), nil
+}
+
 // grantConfig is the grant flows' view of the app.
-func (a *App) grantConfig(dummyHash string) grant.Config {
+func (a *App) grantConfig(verifier password.Verifier) grant.Config {
 	return grant.Config{
 		Issuer:              a.Issuer,
 		Users:               a.store,
@@ -253,7 +273,7 @@ func (a *App) grantConfig(dummyHash string) grant.Config {
 		Keys:                a.keys,
 		Rules:               a.program,
 		Guard:               a.guard,
-		DummyHash:           dummyHash,
+		Passwords:           verifier,
 		Protection:          a.protection(),
 		IPv6Prefix:          a.Protection.IPv6Prefix,
 		MinFailureTime:      time.Duration(a.Protection.MinFailureTime),
@@ -531,14 +551,11 @@ func validateSigningAlgorithm(alg string) error {
 
 // validateDummyCost checks the bcrypt cost of the unknown-user dummy hash.
 func validateDummyCost(cost int) error {
-	if cost < minBcryptCost || cost > maxBcryptCost {
-		return fmt.Errorf("dummy_hash_cost %d is outside bcrypt's %d..%d", cost, minBcryptCost, maxBcryptCost)
+	if err := password.ValidateDummyCost(cost); err != nil {
+		return fmt.Errorf("dummy_hash_cost: %w", err)
 	}
 	return nil
 }
-
-// The bcrypt cost bounds (golang.org/x/crypto/bcrypt MinCost and MaxCost).
-const minBcryptCost, maxBcryptCost = 4, 31
 
 // validateIPv6Prefix checks the prefix length IPv6 clients are counted by.
 func validateIPv6Prefix(bits int) error {

@@ -142,13 +142,13 @@ func (s *Service) findUser(ctx context.Context, username string) (*store.User, e
 // Every bad-credentials case does the same work (an unknown user is checked
 // against a dummy hash) and gets the same answer; only the log says which.
 func (s *Service) verifyCredentials(ctx context.Context, req *PasswordRequest, user *store.User) error {
-	hash := s.cfg.DummyHash
+	check := func() error { return s.cfg.Passwords.VerifyUnknownUser([]byte(req.Password)) }
 	if user != nil {
-		hash = user.PasswordHash
+		check = func() error { return s.cfg.Passwords.Verify(user.PasswordHash, []byte(req.Password)) }
 	}
 
 	var verr error
-	if err := s.cfg.Guard.Do(ctx, func() { verr = password.Verify(hash, []byte(req.Password)) }); err != nil {
+	if err := s.cfg.Guard.Do(ctx, func() { verr = check() }); err != nil {
 		return &UnavailableError{Description: "Too many logins at once. Try again shortly.", RetryAfter: retryAfterSaturated, Err: err}
 	}
 

@@ -38,8 +38,9 @@ type Config struct {
 	Rules *enrich.Program
 	// Guard bounds concurrent password hashing.
 	Guard *password.Guard
-	// DummyHash is the hash an unknown user's password is checked against.
-	DummyHash string
+	// Passwords verifies stored hashes, and an unknown user's password
+	// against the configured dummy hash.
+	Passwords password.Verifier
 	// Protection is the brute-force policy.
 	Protection store.Protection
 	// IPv6Prefix is the prefix length IPv6 clients are counted by.
