@@ -1,9 +1,17 @@
-// Command claimgate is Caddy with the standard modules and the claimgate plugin.
+// Command claimgate is Caddy with the standard modules and the claimgate
+// plugin. It is Caddy's command line, so `claimgate run`, `claimgate adapt`
+// and `claimgate validate` behave as Caddy's do; claimgate's own operator
+// commands are under `claimgate claimgate` (hash-password, unblock, schema,
+// version), as they are under `caddy claimgate` in any Caddy built with the
+// plugin.
 package main
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
 
+	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	// The standard Caddy modules.
@@ -11,23 +19,24 @@ import (
 
 	// The claimgate plugin.
 	_ "github.com/claimgate/claimgate"
+
 )
 
 func main() {
-	os.Args = routeHashPassword(os.Args)
+	// Caddy names its root command "caddy" unless told otherwise, and every
+	// usage line is built from that name. This binary is installed as
+	// claimgate (or whatever its owner renamed it to), so help reads
+	// `claimgate claimgate hash-password`, the command one would type.
+	caddy.CustomBinaryName = binaryName(os.Args[0])
 	caddycmd.Main()
 }
 
-// routeHashPassword sends `claimgate hash-password` to claimgate's command,
-// which writes the PHC/bcrypt string a users table stores (argon2id by
-// default). Caddy's own hash-password (base64 output for basic_auth) holds
-// that name in Caddy's command registry, which refuses a second command of
-// the same name, so the plugin registers its command as hash-user-password
-// and the claimgate binary answers to both names with it.
-func routeHashPassword(args []string) []string {
-	if len(args) > 1 && args[1] == "hash-password" {
-		routed := append([]string{args[0], "hash-user-password"}, args[2:]...)
-		return routed
+// binaryName is the name the program was called by, as help should show
+// it: argv[0] without its directory and without Windows' .exe.
+func binaryName(argv0 string) string {
+	name := strings.TrimSuffix(filepath.Base(argv0), ".exe")
+	if name == "" || name == "." || name == string(filepath.Separator) {
+		return "claimgate"
 	}
-	return args
+	return name
 }

@@ -1,4 +1,4 @@
-package caddymodule
+package command
 
 import (
 	"bufio"
@@ -17,24 +17,24 @@ import (
 	"github.com/claimgate/claimgate/password"
 )
 
-// hashPasswordCommand is not "hash-password": Caddy's caddyauth module
-// (part of the standard modules every claimgate binary includes) already
-// registers that name, and caddycmd.RegisterCommand panics on a duplicate.
-// Caddy's command stays available and its hashes verify here too; this one
-// defaults to what claimgate recommends (argon2id at OWASP's parameters) and
-// refuses bcrypt passwords it would have to truncate.
-const hashPasswordCommand = "hash-user-password"
-
 // defaultHashPasswordCost is the bcrypt cost when --cost is not given: two
 // steps above OWASP's minimum of 10.
 const defaultHashPasswordCost = 12
 
-func init() {
-	caddycmd.RegisterCommand(caddycmd.Command{
-		Name:  hashPasswordCommand,
-		Usage: "[--algorithm argon2id|bcrypt] [--cost <bcrypt cost>] [--plaintext <password>]",
+// maxPasswordLine bounds a password read from stdin, so that piping a large
+// file in by mistake fails instead of hashing it.
+const maxPasswordLine = 4096
+
+// newHashPasswordCommand is `claimgate hash-password`. It is not Caddy's
+// top-level hash-password (caddyauth's, for basic_auth), whose hashes verify
+// here too: this one defaults to what claimgate recommends (argon2id at
+// OWASP's parameters) and refuses bcrypt passwords it would have to
+// truncate.
+func newHashPasswordCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "hash-password [--algorithm argon2id|bcrypt] [--cost <bcrypt cost>] [--plaintext <password>]",
 		Short: "Hashes a password for the users table",
-		Long: `
+		Long: fmt.Sprintf(`
 Hashes a password in a format claimgate verifies, for storing in the
 customer's users table (for instance to create a test user), and prints it.
 
@@ -44,39 +44,42 @@ customer's users table (for instance to create a test user), and prints it.
     truncated).
 
 --cost
-    The bcrypt cost, 4 to 16; default 12. Ignored for argon2id.
+    The bcrypt cost, %d to %d; default %d. Ignored for argon2id.
 
 --plaintext
     The password. If omitted it is read from the terminal without echo,
     twice for confirmation, or as one line from stdin when stdin is not a
     terminal. Prefer those: a --plaintext value lands in shell history.
-`,
-		CobraFunc: func(cmd *cobra.Command) {
-			cmd.Flags().StringP("algorithm", "a", password.KindArgon2id, "Hash algorithm: argon2id or bcrypt")
-			cmd.Flags().Int("cost", defaultHashPasswordCost, "Bcrypt cost (bcrypt only)")
-			cmd.Flags().StringP("plaintext", "p", "", "The password (else read from the terminal or stdin)")
-			cmd.RunE = caddycmd.WrapCommandFuncForCobra(cmdHashUserPassword)
-		},
-	})
+`, password.MinBcryptCost, password.MaxBcryptCost, defaultHashPasswordCost),
+		Args: noArgs,
+	}
+	cmd.Flags().StringP("algorithm", "a", password.KindArgon2id, "Hash algorithm: argon2id or bcrypt")
+	cmd.Flags().Int("cost", defaultHashPasswordCost, "Bcrypt cost (bcrypt only)")
+	cmd.Flags().StringP("plaintext", "p", "", "The password (else read from the terminal or stdin)")
+	cmd.RunE = caddyRunE(runHashPassword)
+	return cmd
 }
 
-func cmdHashUserPassword(fl caddycmd.Flags) (int, error) {
+func runHashPassword(cmd *cobra.Command, fl caddycmd.Flags) (int, error) {
 	opts := hashPasswordOptions{
 		algorithm: fl.String("algorithm"),
 		cost:      fl.Int("cost"),
 		plaintext: fl.String("plaintext"),
 	}
+	stdin := cmd.InOrStdin()
 	var tty passwordPrompter
-	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fd := int(f.Fd())
 		restore := restoreTerminalOnInterrupt(fd)
 		defer restore()
+		prompts := cmd.ErrOrStderr()
 		tty = func(prompt string) ([]byte, error) {
-			fmt.Fprint(os.Stderr, prompt)
-			defer fmt.Fprintln(os.Stderr)
+			fmt.Fprint(prompts, prompt)
+			defer fmt.Fprintln(prompts)
 			return term.ReadPassword(fd)
 		}
 	}
-	if err := hashUserPassword(opts, os.Stdin, tty, os.Stdout); err != nil {
+	if err := hashPassword(opts, stdin, tty, cmd.OutOrStdout()); err != nil {
 		return caddy.ExitCodeFailedStartup, err
 	}
 	return caddy.ExitCodeSuccess, nil
@@ -103,7 +106,7 @@ func restoreTerminalOnInterrupt(fd int) func() {
 	return func() { signal.Stop(c); close(done) }
 }
 
-// hashPasswordOptions are the hash-user-password flags.
+// hashPasswordOptions are the hash-password flags.
 type hashPasswordOptions struct {
 	algorithm string
 	cost      int
@@ -114,14 +117,10 @@ type hashPasswordOptions struct {
 // stdin is not a terminal.
 type passwordPrompter func(prompt string) ([]byte, error)
 
-// maxPasswordLine bounds a password read from stdin, so that piping a large
-// file in by mistake fails instead of hashing it.
-const maxPasswordLine = 4096
-
-// hashUserPassword is the testable core of the command: it gets the
-// password (flag, terminal with confirmation, or one line of stdin), hashes
-// it and writes the hash and a newline to out.
-func hashUserPassword(opts hashPasswordOptions, stdin io.Reader, tty passwordPrompter, out io.Writer) error {
+// hashPassword is the testable core of the command: it gets the password
+// (flag, terminal with confirmation, or one line of stdin), hashes it and
+// writes the hash and a newline to out.
+func hashPassword(opts hashPasswordOptions, stdin io.Reader, tty passwordPrompter, out io.Writer) error {
 	pw, err := readPasswordInput(opts.plaintext, stdin, tty)
 	if err != nil {
 		return err
@@ -139,7 +138,7 @@ func hashUserPassword(opts hashPasswordOptions, stdin io.Reader, tty passwordPro
 		return fmt.Errorf("unknown algorithm %q: use argon2id or bcrypt", opts.algorithm)
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("hashing: %w", err)
 	}
 	_, err = fmt.Fprintln(out, hash)
 	return err

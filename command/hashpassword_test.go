@@ -1,4 +1,4 @@
-package caddymodule
+package command
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/claimgate/claimgate/password"
@@ -24,7 +23,26 @@ func scriptedTTY(t *testing.T, answers ...string) passwordPrompter {
 	}
 }
 
-func TestHashUserPassword(t *testing.T) {
+// checkHashOutput checks that out is one line holding a hash of kind that
+// verifies pw and does not contain it.
+func checkHashOutput(t *testing.T, out, pw, kind string) {
+	t.Helper()
+	hash, ok := strings.CutSuffix(out, "\n")
+	if !ok || strings.Contains(hash, "\n") {
+		t.Fatalf("output %q is not one line", out)
+	}
+	if got := password.Kind(hash); got != kind {
+		t.Errorf("Kind = %q, want %q", got, kind)
+	}
+	if err := password.Verify(hash, []byte(pw)); err != nil {
+		t.Errorf("printed hash does not verify: %v", err)
+	}
+	if strings.Contains(hash, pw) {
+		t.Error("output contains the password")
+	}
+}
+
+func TestHashPassword(t *testing.T) {
 	tests := []struct {
 		name     string
 		opts     hashPasswordOptions
@@ -48,29 +66,43 @@ func TestHashUserPassword(t *testing.T) {
 				tty = scriptedTTY(t, tt.tty...)
 			}
 			var out bytes.Buffer
-			if err := hashUserPassword(tt.opts, strings.NewReader(tt.stdin), tty, &out); err != nil {
+			if err := hashPassword(tt.opts, strings.NewReader(tt.stdin), tty, &out); err != nil {
 				t.Fatal(err)
 			}
-			hash, ok := strings.CutSuffix(out.String(), "\n")
-			if !ok || strings.Contains(hash, "\n") {
-				t.Fatalf("output %q is not one line", out.String())
-			}
-			if got := password.Kind(hash); got != tt.kind {
-				t.Errorf("Kind = %q, want %q", got, tt.kind)
-			}
-			if err := password.Verify(hash, []byte(tt.password)); err != nil {
-				t.Errorf("printed hash does not verify: %v", err)
-			}
-			if strings.Contains(hash, tt.password) {
-				t.Error("output contains the password")
-			}
+			checkHashOutput(t, out.String(), tt.password, tt.kind)
 		})
 	}
 }
 
-func TestHashUserPasswordDefaults(t *testing.T) {
+// TestHashPasswordCommand runs the subcommand with its flags as parsed by
+// cobra; stdin is not a terminal here, so a password not given by flag is
+// read from it.
+func TestHashPasswordCommand(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		stdin    string
+		password string
+		kind     string
+	}{
+		{"defaults to argon2id", []string{"--plaintext", "s3cret"}, "", "s3cret", password.KindArgon2id},
+		{"short flags", []string{"-a", "bcrypt", "--cost", "4", "-p", "s3cret"}, "", "s3cret", password.KindBcrypt},
+		{"from stdin", []string{"--algorithm", "bcrypt", "--cost", "4"}, "piped pw\n", "piped pw", password.KindBcrypt},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := execute(t, "claimgate", tt.stdin, append([]string{"claimgate", "hash-password"}, tt.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkHashOutput(t, out, tt.password, tt.kind)
+		})
+	}
+}
+
+func TestHashPasswordDefaults(t *testing.T) {
 	var out bytes.Buffer
-	err := hashUserPassword(hashPasswordOptions{algorithm: "argon2id", plaintext: "pw"}, nil, nil, &out)
+	err := hashPassword(hashPasswordOptions{algorithm: "argon2id", plaintext: "pw"}, nil, nil, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +114,7 @@ func TestHashUserPasswordDefaults(t *testing.T) {
 	}
 
 	out.Reset()
-	err = hashUserPassword(hashPasswordOptions{algorithm: "bcrypt", cost: defaultHashPasswordCost, plaintext: "pw"}, nil, nil, &out)
+	err = hashPassword(hashPasswordOptions{algorithm: "bcrypt", cost: defaultHashPasswordCost, plaintext: "pw"}, nil, nil, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +123,7 @@ func TestHashUserPasswordDefaults(t *testing.T) {
 	}
 }
 
-func TestHashUserPasswordErrors(t *testing.T) {
+func TestHashPasswordErrors(t *testing.T) {
 	long := strings.Repeat("x", 73)
 	tests := []struct {
 		name  string
@@ -116,7 +148,7 @@ func TestHashUserPasswordErrors(t *testing.T) {
 				tty = scriptedTTY(t, tt.tty...)
 			}
 			var out bytes.Buffer
-			err := hashUserPassword(tt.opts, strings.NewReader(tt.stdin), tty, &out)
+			err := hashPassword(tt.opts, strings.NewReader(tt.stdin), tty, &out)
 			if err == nil {
 				t.Fatalf("no error; printed %q", out.String())
 			}
@@ -130,9 +162,9 @@ func TestHashUserPasswordErrors(t *testing.T) {
 	}
 }
 
-func TestHashUserPasswordStdinReadError(t *testing.T) {
+func TestHashPasswordStdinReadError(t *testing.T) {
 	boom := errors.New("boom")
-	err := hashUserPassword(hashPasswordOptions{algorithm: "argon2id"}, errReader{boom}, nil, &bytes.Buffer{})
+	err := hashPassword(hashPasswordOptions{algorithm: "argon2id"}, errReader{boom}, nil, &bytes.Buffer{})
 	if !errors.Is(err, boom) {
 		t.Errorf("got %v, want the read error", err)
 	}
@@ -141,13 +173,3 @@ func TestHashUserPasswordStdinReadError(t *testing.T) {
 type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
-
-func TestHashUserPasswordRegistered(t *testing.T) {
-	cmd, ok := caddycmd.Commands()[hashPasswordCommand]
-	if !ok {
-		t.Fatalf("command %q not registered", hashPasswordCommand)
-	}
-	if cmd.CobraFunc == nil || cmd.Short == "" {
-		t.Error("command has no cobra func or short description")
-	}
-}
