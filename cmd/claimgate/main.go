@@ -19,7 +19,6 @@ import (
 
 	// The claimgate plugin.
 	_ "github.com/claimgate/claimgate"
-
 )
 
 func main() {
