@@ -14,7 +14,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/claimgate/claimgate"
-	"github.com/claimgate/claimgate/store/embedded"
+	"github.com/claimgate/claimgate/demo"
 )
 
 var update = flag.Bool("update", false, "regenerate docker/seed.sql from the demo statements")
@@ -26,10 +26,10 @@ const seedFile = "docker/seed.sql"
 func seedSQL() string {
 	var b strings.Builder
 	b.WriteString("-- claimgate demo schema and users, for examples/docker-compose.yml.\n")
-	b.WriteString("-- Generated from store/embedded.DemoStatements by\n")
+	b.WriteString("-- Generated from demo.DemoStatements by\n")
 	b.WriteString("--   go test ./examples -run TestSeedSQL -update\n")
-	b.WriteString("-- The demo passwords are listed in store/embedded/demo.go and the README.\n\n")
-	for _, stmt := range embedded.DemoStatements() {
+	b.WriteString("-- The demo passwords are listed in demo/demodb/demo.go and the README.\n\n")
+	for _, stmt := range demo.DemoStatements() {
 		b.WriteString(stmt)
 		b.WriteString(";\n\n")
 	}
@@ -56,10 +56,10 @@ func TestSeedSQL(t *testing.T) {
 // the queries that fit the demo schema.
 func TestDemoQueries(t *testing.T) {
 	want := map[string]string{
-		"user_query":         embedded.DemoUserQuery,
-		"roles_query":        embedded.DemoRolesQuery,
-		"permissions_query":  embedded.DemoPermissionsQuery,
-		"organization_query": embedded.DemoOrganizationQuery,
+		"user_query":         demo.DemoUserQuery,
+		"roles_query":        demo.DemoRolesQuery,
+		"permissions_query":  demo.DemoPermissionsQuery,
+		"organization_query": demo.DemoOrganizationQuery,
 	}
 	for _, file := range []string{"quickstart/Caddyfile", "docker/Caddyfile"} {
 		t.Run(file, func(t *testing.T) {

@@ -29,7 +29,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/claimgate/claimgate/store/embedded"
+	"github.com/claimgate/claimgate/demo"
 	"github.com/claimgate/claimgate/store/storetest"
 )
 
@@ -59,7 +59,7 @@ type fleetUser struct {
 // fleetDemoUser returns the demo user with that email.
 func fleetDemoUser(t testing.TB, email string) fleetUser {
 	t.Helper()
-	for _, u := range embedded.DemoUsers {
+	for _, u := range demo.DemoUsers {
 		if u.Email == email {
 			return fleetUser{id: u.ID, email: u.Email, password: u.Password}
 		}
@@ -224,7 +224,7 @@ func newFleet(t *testing.T) *fleet {
 			Transport: &http.Transport{DisableKeepAlives: true},
 		},
 	}
-	for _, u := range embedded.DemoUsers {
+	for _, u := range demo.DemoUsers {
 		f.secret(u.Password)
 	}
 	f.secret(fleetSecret)
@@ -277,8 +277,8 @@ func (f *fleet) add(name, dsn string, opts fleetOptions) *instance {
 		"Storage":          f.storage,
 		"Issuer":           fleetIssuer,
 		"DSN":              dsn,
-		"UserQuery":        embedded.DemoUserQuery,
-		"RolesQuery":       embedded.DemoRolesQuery,
+		"UserQuery":        demo.DemoUserQuery,
+		"RolesQuery":       demo.DemoRolesQuery,
 		"Timeout":          opts.Timeout,
 		"Client":           fleetClient,
 		"Secret":           fleetSecret,

@@ -22,7 +22,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 
 	_ "github.com/claimgate/claimgate" // the claimgate modules and directives
-	"github.com/claimgate/claimgate/store/embedded"
+	"github.com/claimgate/claimgate/demo"
 )
 
 // Fixtures of the test configuration (see configTemplate).
@@ -57,15 +57,15 @@ const (
 )
 
 // demoUser returns the demo user with that email.
-func demoUser(t testing.TB, email string) embedded.DemoUser {
+func demoUser(t testing.TB, email string) demo.DemoUser {
 	t.Helper()
-	for _, u := range embedded.DemoUsers {
+	for _, u := range demo.DemoUsers {
 		if u.Email == email {
 			return u
 		}
 	}
 	t.Fatalf("no demo user %s", email)
-	return embedded.DemoUser{}
+	return demo.DemoUser{}
 }
 
 // Demo users by role in the tests.
@@ -278,10 +278,10 @@ func startOn(t *testing.T, dsn string, opts options) *env {
 		"LogFile":           e.logFile,
 		"Issuer":            e.issuer,
 		"DSN":               dsn,
-		"UserQuery":         embedded.DemoUserQuery,
-		"RolesQuery":        embedded.DemoRolesQuery,
-		"PermissionsQuery":  embedded.DemoPermissionsQuery,
-		"OrganizationQuery": embedded.DemoOrganizationQuery,
+		"UserQuery":         demo.DemoUserQuery,
+		"RolesQuery":        demo.DemoRolesQuery,
+		"PermissionsQuery":  demo.DemoPermissionsQuery,
+		"OrganizationQuery": demo.DemoOrganizationQuery,
 		"SigningKey":        opts.SigningKey,
 		"MaxFailures":       opts.MaxFailures,
 		"IPFailuresPerDay":  opts.IPFailuresPerDay,
@@ -317,7 +317,7 @@ func (e *env) assertNoSecretsLogged(t *testing.T) {
 			strings.Join(lines[max(0, len(lines)-80):], "\n"))
 	}
 	secrets := []string{webSecret, oddSecret, m2mSecret, longPassword[:40], plainPassword, "eyJ"}
-	for _, u := range embedded.DemoUsers {
+	for _, u := range demo.DemoUsers {
 		secrets = append(secrets, u.Password)
 	}
 	for _, line := range strings.Split(string(log), "\n") {

@@ -12,7 +12,7 @@ import (
 	"github.com/claimgate/claimgate/store/storetest"
 )
 
-// Users the tests add to the demo data (ids after embedded.DemoUsers).
+// Users the tests add to the demo data (ids after demo.DemoUsers).
 const (
 	// mallory's user_metadata.city holds CR/LF (user-editable data trying to
 	// split headers); she logs in with alice's password.

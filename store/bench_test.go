@@ -8,7 +8,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"go.uber.org/zap"
 
-	"github.com/claimgate/claimgate/store/embedded"
+	"github.com/claimgate/claimgate/demo/demodb"
 	"github.com/claimgate/claimgate/store/storetest"
 )
 
@@ -73,17 +73,17 @@ func BenchmarkQueryStrategy(b *testing.B) {
 		}
 	}
 	b.Run("prepared", func(b *testing.B) {
-		s := newStore(b, plain, Config{UserQuery: embedded.DemoUserQuery}, zap.NewNop())
+		s := newStore(b, plain, Config{UserQuery: demodb.DemoUserQuery}, zap.NewNop())
 		run(b, func() (*sql.Rows, error) { return s.query(ctx, s.user, "alice@example.test") })
 	})
 	b.Run("unprepared", func(b *testing.B) {
 		run(b, func() (*sql.Rows, error) {
-			return plain.QueryContext(ctx, embedded.DemoUserQuery, "alice@example.test")
+			return plain.QueryContext(ctx, demodb.DemoUserQuery, "alice@example.test")
 		})
 	})
 	b.Run("interpolated", func(b *testing.B) {
 		run(b, func() (*sql.Rows, error) {
-			return interpolated.QueryContext(ctx, embedded.DemoUserQuery, "alice@example.test")
+			return interpolated.QueryContext(ctx, demodb.DemoUserQuery, "alice@example.test")
 		})
 	})
 }

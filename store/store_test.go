@@ -17,7 +17,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/claimgate/claimgate/store/embedded"
+	"github.com/claimgate/claimgate/demo/demodb"
 	"github.com/claimgate/claimgate/store/storetest"
 )
 
@@ -241,16 +241,16 @@ func demoStore(t testing.TB, cfg Config) *Store {
 }
 
 var demoConfig = Config{
-	UserQuery:         embedded.DemoUserQuery,
-	RolesQuery:        embedded.DemoRolesQuery,
-	PermissionsQuery:  embedded.DemoPermissionsQuery,
-	OrganizationQuery: embedded.DemoOrganizationQuery,
-	RehashQuery:       embedded.DemoRehashQuery,
+	UserQuery:         demodb.DemoUserQuery,
+	RolesQuery:        demodb.DemoRolesQuery,
+	PermissionsQuery:  demodb.DemoPermissionsQuery,
+	OrganizationQuery: demodb.DemoOrganizationQuery,
+	RehashQuery:       demodb.DemoRehashQuery,
 }
 
 func TestLoadGrants(t *testing.T) {
 	full := demoStore(t, demoConfig)
-	noGrants := newStore(t, full.db, Config{UserQuery: embedded.DemoUserQuery}, zaptest.NewLogger(t))
+	noGrants := newStore(t, full.db, Config{UserQuery: demodb.DemoUserQuery}, zaptest.NewLogger(t))
 	ctx := context.Background()
 	find := func(s *Store, email string) *User {
 		t.Helper()
@@ -274,7 +274,7 @@ func TestLoadGrants(t *testing.T) {
 		{name: "all queries", store: full, user: alice, org: "org_acme", want: Grants{
 			Roles:        []string{"admin", "editor"},
 			Permissions:  []string{"delete:orders", "read:orders", "read:reports", "write:orders"},
-			Organization: &Organization{ID: "org_acme", Name: embedded.DemoOrganizations["org_acme"]},
+			Organization: &Organization{ID: "org_acme", Name: demodb.DemoOrganizations["org_acme"]},
 		}},
 		{name: "no organization asked", store: full, user: alice, want: Grants{
 			Roles:       []string{"admin", "editor"},
@@ -313,7 +313,7 @@ func TestLoadGrantsConcurrent(t *testing.T) {
 	s := demoStore(t, demoConfig)
 	ctx := context.Background()
 	var users []*User
-	for _, du := range embedded.DemoUsers {
+	for _, du := range demodb.DemoUsers {
 		u, err := s.FindUser(ctx, du.Email)
 		if err != nil {
 			t.Fatalf("FindUser(%s): %v", du.Email, err)
@@ -324,7 +324,7 @@ func TestLoadGrantsConcurrent(t *testing.T) {
 	errs := make(chan error, 64)
 	for i := range 32 {
 		wg.Go(func() {
-			du := embedded.DemoUsers[i%len(users)]
+			du := demodb.DemoUsers[i%len(users)]
 			g, err := s.LoadGrants(ctx, users[i%len(users)], "")
 			if err != nil {
 				errs <- err
@@ -401,10 +401,10 @@ func TestDatabaseDown(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			db := openPooled(t, "root@tcp("+tc.addr+")/claimgate")
 			s := newStore(t, db, Config{
-				UserQuery:        embedded.DemoUserQuery,
-				RolesQuery:       embedded.DemoRolesQuery,
-				PermissionsQuery: embedded.DemoPermissionsQuery,
-				RehashQuery:      embedded.DemoRehashQuery,
+				UserQuery:        demodb.DemoUserQuery,
+				RolesQuery:       demodb.DemoRolesQuery,
+				PermissionsQuery: demodb.DemoPermissionsQuery,
+				RehashQuery:      demodb.DemoRehashQuery,
 				Timeout:          200 * time.Millisecond,
 			}, zaptest.NewLogger(t))
 			ctx := context.Background()

@@ -19,6 +19,11 @@ import (
 
 	// The claimgate plugin.
 	_ "github.com/claimgate/claimgate"
+
+	// The demo database, for the README's quickstart: `dsn embedded`. A
+	// production build (xcaddy build --with github.com/claimgate/claimgate)
+	// leaves it out.
+	_ "github.com/claimgate/claimgate/demo"
 )
 
 func main() {

@@ -1,7 +1,7 @@
 -- claimgate demo schema and users, for examples/docker-compose.yml.
--- Generated from store/embedded.DemoStatements by
+-- Generated from demo.DemoStatements by
 --   go test ./examples -run TestSeedSQL -update
--- The demo passwords are listed in store/embedded/demo.go and the README.
+-- The demo passwords are listed in demo/demodb/demo.go and the README.
 
 CREATE TABLE users (
 	id INT NOT NULL AUTO_INCREMENT,

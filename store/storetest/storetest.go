@@ -19,7 +19,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/claimgate/claimgate/store/embedded"
+	"github.com/claimgate/claimgate/demo/demodb"
 )
 
 // EnvDSN names the environment variable with the test server's DSN (with or
@@ -58,14 +58,14 @@ func NewDatabase(t testing.TB) string {
 }
 
 // NewDemoDatabase is NewDatabase seeded with the demo schema and users
-// (embedded.DemoStatements; the users are embedded.DemoUsers).
+// (demodb.DemoStatements; the users are demodb.DemoUsers).
 func NewDemoDatabase(t testing.TB) string {
 	t.Helper()
 	dsn := NewDatabase(t)
 	db := Open(t, dsn)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := Exec(ctx, db, embedded.DemoStatements()...); err != nil {
+	if err := Exec(ctx, db, demodb.DemoStatements()...); err != nil {
 		t.Fatalf("storetest: seeding demo data: %v", err)
 	}
 	return dsn
@@ -115,14 +115,15 @@ func serverConfig(t testing.TB) *mysql.Config {
 	t.Helper()
 	dsn := os.Getenv(EnvDSN)
 	if dsn == "" {
+		var release func() error
 		var err error
-		dsn, err = embedded.Start()
+		dsn, release, err = demodb.Open()
 		if err != nil {
 			t.Fatalf("storetest: %v", err)
 		}
 		// Registered before the DROP cleanup, so it runs after it (LIFO).
 		t.Cleanup(func() {
-			if err := embedded.Release(); err != nil {
+			if err := release(); err != nil {
 				t.Errorf("storetest: %v", err)
 			}
 		})

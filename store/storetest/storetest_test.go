@@ -10,7 +10,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/claimgate/claimgate/store/embedded"
+	"github.com/claimgate/claimgate/demo/demodb"
 )
 
 func databaseExists(t *testing.T, db *sql.DB, name string) bool {
@@ -69,8 +69,8 @@ func TestNewDemoDatabase(t *testing.T) {
 	if err := db.QueryRow("SELECT COUNT(*) FROM users").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if n != len(embedded.DemoUsers) {
-		t.Fatalf("users = %d, want %d", n, len(embedded.DemoUsers))
+	if n != len(demodb.DemoUsers) {
+		t.Fatalf("users = %d, want %d", n, len(demodb.DemoUsers))
 	}
 }
 
@@ -84,8 +84,8 @@ func TestParallel(t *testing.T) {
 				t.Fatal(err)
 			}
 			var n int
-			if err := db.QueryRow("SELECT COUNT(*) FROM users").Scan(&n); err != nil || n != len(embedded.DemoUsers)+1 {
-				t.Errorf("users = %d (%v), want %d", n, err, len(embedded.DemoUsers)+1)
+			if err := db.QueryRow("SELECT COUNT(*) FROM users").Scan(&n); err != nil || n != len(demodb.DemoUsers)+1 {
+				t.Errorf("users = %d (%v), want %d", n, err, len(demodb.DemoUsers)+1)
 			}
 		})
 	}
@@ -96,10 +96,10 @@ func TestEnvDSN(t *testing.T) {
 	base := os.Getenv(EnvDSN)
 	if base == "" {
 		var err error
-		if base, err = embedded.Start(); err != nil {
+		if base, err = demodb.Start(); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { embedded.Release() })
+		t.Cleanup(func() { demodb.Release() })
 	}
 	cfg, err := mysql.ParseDSN(base)
 	if err != nil {

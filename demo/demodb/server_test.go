@@ -1,4 +1,4 @@
-package embedded
+package demodb
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"errors"
 	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -124,12 +126,22 @@ func TestOnlyRootWithoutPassword(t *testing.T) {
 	}
 }
 
-// A failing query is the client's business: the server must not log it.
+// A failing query is the client's business: the server must not log it, nor
+// connections coming and going, and it must leave logrus's standard logger
+// as it found it.
 func TestQuietLogging(t *testing.T) {
 	var buf bytes.Buffer
-	out := logrus.StandardLogger().Out
+	std := logrus.StandardLogger()
+	out, level := std.Out, std.GetLevel()
 	logrus.SetOutput(&buf)
-	defer logrus.SetOutput(out)
+	logrus.SetLevel(logrus.TraceLevel)
+	defer func() {
+		logrus.SetOutput(out)
+		logrus.SetLevel(level)
+	}()
+	var own bytes.Buffer
+	serverLog.SetOutput(&own)
+	defer serverLog.SetOutput(os.Stderr)
 
 	dsn, err := Start()
 	if err != nil {
@@ -147,10 +159,32 @@ func TestQuietLogging(t *testing.T) {
 		t.Fatal(err)
 	}
 	if buf.Len() > 0 {
-		t.Errorf("server logged:\n%s", buf.String())
+		t.Errorf("server logged on logrus's standard logger:\n%s", buf.String())
 	}
-	if logrus.IsLevelEnabled(logrus.WarnLevel) {
-		t.Error("logrus still logs warnings")
+	if own.Len() > 0 {
+		t.Errorf("server logged:\n%s", own.String())
+	}
+	if got := std.GetLevel(); got != logrus.TraceLevel {
+		t.Errorf("logrus's standard level = %v, want it left at trace", got)
+	}
+}
+
+// quietHandler redoes two methods of go-mysql-server's handler; an upgrade
+// must compare them with the new server/handler.go and then bump gmsVersion.
+func TestQuietHandlerMatchesGMS(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go command is not on PATH")
+	}
+	out, err := exec.Command(goTool, "list", "-m", "-f",
+		"{{if .Replace}}{{.Replace.Version}}{{else}}{{.Version}}{{end}}",
+		"github.com/dolthub/go-mysql-server").Output()
+	if err != nil {
+		t.Fatalf("go list -m: %v", err)
+	}
+	if v := strings.TrimSpace(string(out)); v != gmsVersion {
+		t.Errorf("go-mysql-server is %s; quietHandler mirrors %s's Handler.NewConnection and "+
+			"Handler.ConnectionClosed: compare them with server/handler.go, then update gmsVersion", v, gmsVersion)
 	}
 }
 

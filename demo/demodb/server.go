@@ -1,16 +1,4 @@
-// Package embedded runs an in-process MySQL-compatible server (go-mysql-server)
-// on a loopback port, seeded with claimgate's demo schema and users. It is for
-// trying claimgate out and for tests; never for production data.
-//
-// The server keeps everything in memory: a Release that stops it forgets
-// every database, and the next Start seeds a fresh one.
-//
-// Logging: go-mysql-server and its vitess listener log through the logrus
-// standard logger (there is no per-server logger to configure). Start raises
-// that global logger's level to error so that connections and routine query
-// errors (which the client receives anyway) do not flood Caddy's log. Nothing
-// else in a Caddy binary logs through logrus.
-package embedded
+package demodb
 
 import (
 	"context"
@@ -20,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	sqle "github.com/dolthub/go-mysql-server"
 	"github.com/dolthub/go-mysql-server/memory"
 	"github.com/dolthub/go-mysql-server/server"
@@ -35,11 +24,11 @@ const DatabaseName = "claimgate_demo"
 // User is the only account the embedded server accepts; it has no password.
 const User = "root"
 
-var (
-	mu      sync.Mutex
-	uses    int
-	running *instance
-)
+// servers holds the one running server under serverKey, counted: the first
+// Start constructs it, the Release that drops the last use destructs it.
+var servers = caddy.NewUsagePool()
+
+const serverKey = "embedded"
 
 // instance is one running server.
 type instance struct {
@@ -50,42 +39,42 @@ type instance struct {
 	done   chan struct{} // closed when the accept loop has returned
 }
 
+// Destruct stops the server; the usage pool calls it on the last Release.
+func (inst *instance) Destruct() error { return inst.stop() }
+
 // Start starts (once per process; later calls share it, counted) the embedded
 // server and returns a go-sql-driver DSN for the seeded demo database.
-// Release must be called once per Start.
+// Release must be called once per successful Start.
 func Start() (dsn string, err error) {
-	mu.Lock()
-	defer mu.Unlock()
-	if running == nil {
-		inst, err := start()
-		if err != nil {
-			return "", fmt.Errorf("starting embedded MySQL server: %w", err)
-		}
-		running = inst
+	v, _, err := servers.LoadOrNew(serverKey, func() (caddy.Destructor, error) { return start() })
+	if err != nil {
+		return "", fmt.Errorf("starting embedded MySQL server: %w", err)
 	}
-	uses++
-	return running.dsn, nil
+	return v.(*instance).dsn, nil
 }
 
-// Release drops one use of the server; the last one stops it.
+// Release drops one use of the server; the last one stops it, and the next
+// Start starts (and seeds) a new one.
 func Release() error {
-	mu.Lock()
-	defer mu.Unlock()
-	if uses == 0 {
-		return errors.New("embedded.Release called without a matching Start")
+	if _, ok := servers.References(serverKey); !ok {
+		return errors.New("demodb.Release called without a matching Start")
 	}
-	uses--
-	if uses > 0 {
-		return nil
+	_, err := servers.Delete(serverKey)
+	return err
+}
+
+// Open is Start returning a release function that calls Release (once,
+// however often it is called). It is the opener package demo registers as
+// `dsn embedded`.
+func Open() (dsn string, release func() error, err error) {
+	dsn, err = Start()
+	if err != nil {
+		return "", nil, err
 	}
-	inst := running
-	running = nil
-	return inst.stop()
+	return dsn, sync.OnceValue(Release), nil
 }
 
 func start() (*instance, error) {
-	quietLogrus()
-
 	db := memory.NewDatabase(DatabaseName)
 	// Without this the memory tables have no primary-key index, and a
 	// FOREIGN KEY (which needs one on the referenced table) fails to create.
@@ -112,18 +101,25 @@ func start() (*instance, error) {
 		return nil, err
 	}
 	ln := &trackingListener{Listener: l, conns: make(map[net.Conn]struct{})}
+	var quiet *quietHandler
 	srv, err := server.NewServerWithHandler(server.Config{Protocol: "tcp", Listener: ln}, engine,
-		sql.NewContext, memory.NewSessionBuilder(pro), nil,
-		func(h vmysql.Handler) (vmysql.Handler, error) { return newSerialHandler(h), nil })
+		sql.NewContext, quietSessions(memory.NewSessionBuilder(pro)), nil,
+		func(h vmysql.Handler) (vmysql.Handler, error) {
+			quiet = &quietHandler{Handler: h, engine: engine}
+			return newSerialHandler(quiet), nil
+		})
 	if err != nil {
 		ln.Close()
 		engine.Close()
 		return nil, err
 	}
+	quiet.sessions = srv.SessionManager() // before the first connection
 	inst := &instance{srv: srv, engine: engine, ln: ln, done: make(chan struct{})}
 	go func() {
 		defer close(inst.done)
-		_ = srv.Start() // returns when the listener is closed
+		// Not srv.Start: it only adds log lines (server ready, a
+		// secure_file_priv warning) on the global logrus logger.
+		srv.Listener.Accept() // returns when the listener is closed
 	}()
 
 	cfg := mysql.NewConfig()
@@ -140,7 +136,7 @@ func start() (*instance, error) {
 func seed(engine *sqle.Engine, pro *memory.DbProvider) error {
 	ctx := newContext(pro)
 	for _, stmt := range DemoStatements() {
-		if err := exec(ctx, engine, stmt); err != nil {
+		if err := execSeed(ctx, engine, stmt); err != nil {
 			return err
 		}
 	}
@@ -149,12 +145,13 @@ func seed(engine *sqle.Engine, pro *memory.DbProvider) error {
 
 func newContext(pro *memory.DbProvider) *sql.Context {
 	session := memory.NewSession(sql.NewBaseSession(), pro)
+	session.SetLogger(logrus.NewEntry(serverLog))
 	ctx := sql.NewContext(context.Background(), sql.WithSession(session))
 	ctx.SetCurrentDatabase(DatabaseName)
 	return ctx
 }
 
-func exec(ctx *sql.Context, engine *sqle.Engine, stmt string) error {
+func execSeed(ctx *sql.Context, engine *sqle.Engine, stmt string) error {
 	_, iter, _, err := engine.Query(ctx, stmt)
 	if err != nil {
 		return fmt.Errorf("%.60s: %w", stmt, err)
@@ -171,27 +168,15 @@ func (inst *instance) stop() error {
 	// so that nothing keeps talking to a stopped engine. Clients that have
 	// just hung up get a moment to be noticed first: closing their
 	// connection under the server's reader would log a spurious error.
-	err := inst.srv.Close()
+	// Not srv.Close, which logs on the global logrus logger.
+	inst.srv.Listener.Close()
 	inst.ln.closeConns(time.Second)
 	<-inst.done
 	// Engine.Close reports the cancellation of its own background context.
-	if cerr := inst.engine.Close(); !errors.Is(cerr, context.Canceled) {
-		err = errors.Join(err, cerr)
+	if err := inst.engine.Close(); !errors.Is(err, context.Canceled) {
+		return err
 	}
-	return err
-}
-
-var quietOnce sync.Once
-
-// quietLogrus silences go-mysql-server's info/warn chatter (new connection,
-// connection closed, "error running query" for errors the client already
-// gets). Errors still reach stderr.
-func quietLogrus() {
-	quietOnce.Do(func() {
-		if logrus.GetLevel() > logrus.ErrorLevel {
-			logrus.SetLevel(logrus.ErrorLevel)
-		}
-	})
+	return nil
 }
 
 // trackingListener remembers accepted connections so stop can close them.

@@ -1,4 +1,4 @@
-package embedded_test
+package demodb_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package embedded
+package demodb
 
 import (
 	"context"
