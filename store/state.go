@@ -106,6 +106,10 @@ func hashHex(s string) string {
 // user_id, so that spelling the login name differently ("Alice@x",
 // "alice@x ") cannot reset an attacker's budget; an unknown name is counted by
 // its lower-cased form. The result is a hash: no login name is stored.
+//
+// For a login, use (*Store).LoginSubject, which keys unknown names by the
+// login column's collation; this function remains right for a known user
+// (LoginSubject(userID, true, "")).
 func LoginSubject(userID string, found bool, username string) string {
 	if found {
 		return hashHex("user:" + userID)
@@ -140,6 +144,9 @@ type Block struct {
 }
 
 // CheckBlocked reports whether subject may try to log in from ip now.
+//
+// Deprecated: checking before the hash and recording after it lets
+// concurrent guesses through; use BeginAttempt.
 func (s *State) CheckBlocked(ctx context.Context, subject, ip string, now time.Time, p Protection) (Block, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -207,6 +214,8 @@ func (s *State) checkIPBudget(ctx context.Context, ip string, now time.Time, p P
 // RecordFailure counts one failed login of subject from ip. The pair is
 // blocked for p.BlockFor once it reaches p.MaxFailures consecutive failures;
 // a failure after an expired block starts a new count.
+//
+// Deprecated: use BeginAttempt and Attempt.Failed.
 func (s *State) RecordFailure(ctx context.Context, subject, ip string, now time.Time, p Protection) error {
 	if p.MaxFailures > 0 {
 		if err := s.countFailure(ctx, subject, ip, now, p); err != nil {
@@ -250,14 +259,15 @@ ON DUPLICATE KEY UPDATE
 }
 
 // spendIPBudget takes one token from ip's bucket, refilling it first for the
-// time elapsed since its last update.
+// time elapsed since its last update. The bucket stops at zero: failures
+// past the budget are refused by BeginAttempt, not owed.
 func (s *State) spendIPBudget(ctx context.Context, ip string, now time.Time, p Protection) error {
 	capacity := float64(p.IPFailuresPerDay)
 	rate := capacity / (24 * time.Hour).Seconds()
 	nowUnix := now.Unix()
 	return s.exec(ctx, `INSERT INTO claimgate_ip_failures (ip, tokens, updated_at) VALUES (?, ?, ?)
 ON DUPLICATE KEY UPDATE
-	tokens = LEAST(?, tokens + (? - updated_at) * ?) - 1,
+	tokens = GREATEST(0, LEAST(?, tokens + (? - updated_at) * ?) - 1),
 	updated_at = ?`,
 		ip, capacity-1, nowUnix,
 		capacity, nowUnix, rate,
@@ -266,6 +276,8 @@ ON DUPLICATE KEY UPDATE
 
 // RecordSuccess clears subject's failure counts from ip and account-wide. The
 // per-IP budget is left alone: it counts failures only, and refills by time.
+// (Attempt.Succeeded calls it, and also gives back the IP token its
+// reservation took.)
 func (s *State) RecordSuccess(ctx context.Context, subject, ip string) error {
 	return s.exec(ctx, `DELETE FROM claimgate_login_failures WHERE subject = ? AND (ip = ? OR ip = ?)`,
 		subject, ip, accountWideIP)
