@@ -208,28 +208,108 @@ func TestFindUser(t *testing.T) {
 	}
 }
 
-func TestUpdatePasswordHash(t *testing.T) {
+// peopleRehash is a rehash_query for peopleSchema, in the required form.
+const peopleRehash = "UPDATE people SET pw = ? WHERE id = ? AND pw = ?"
+
+// demoRehashQuery is rehash_query for the demo schema, with the verified
+// hash as its third parameter.
+const demoRehashQuery = "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?"
+
+// TestRehashPasswordNeverUndoesAChange is issue 9 item 1: the lazy rehash
+// must only replace the hash it verified. A password changed between the
+// login's read and the rehash stays.
+func TestRehashPasswordNeverUndoesAChange(t *testing.T) {
 	db := openPeople(t)
-	s := newStore(t, db, Config{
-		UserQuery:   typedQuery,
-		RehashQuery: "UPDATE people SET pw = ? WHERE id = ?",
-	}, zaptest.NewLogger(t))
+	s := newStore(t, db, Config{UserQuery: typedQuery, RehashQuery: peopleRehash}, zaptest.NewLogger(t))
 	ctx := context.Background()
-	if err := s.UpdatePasswordHash(ctx, "1", "$argon2id$new"); err != nil {
-		t.Fatalf("UpdatePasswordHash: %v", err)
+	tests := []struct {
+		name        string
+		changedTo   string // set by "someone else" after the login read the hash; "" = no change
+		wantUpdated bool
+		wantHash    string
+	}{
+		{"unchanged hash is upgraded", "", true, "$argon2id$new"},
+		{"concurrent password change is kept", "$2a$10$reset-by-admin", false, "$2a$10$reset-by-admin"},
 	}
-	u, err := s.FindUser(ctx, "alice")
-	if err != nil || u.PasswordHash != "$argon2id$new" {
-		t.Fatalf("after rehash: %v, %v", u, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := db.ExecContext(ctx, "UPDATE people SET pw = '$2a$10$alice' WHERE id = 1"); err != nil {
+				t.Fatal(err)
+			}
+			u, err := s.FindUser(ctx, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.changedTo != "" {
+				if _, err := db.ExecContext(ctx, "UPDATE people SET pw = ? WHERE id = 1", tt.changedTo); err != nil {
+					t.Fatal(err)
+				}
+			}
+			updated, err := s.RehashPassword(ctx, u.ID, u.PasswordHash, "$argon2id$new")
+			if err != nil || updated != tt.wantUpdated {
+				t.Fatalf("RehashPassword = %v, %v; want %v", updated, err, tt.wantUpdated)
+			}
+			if u, _ := s.FindUser(ctx, "alice"); u.PasswordHash != tt.wantHash {
+				t.Fatalf("stored hash %q, want %q", u.PasswordHash, tt.wantHash)
+			}
+		})
 	}
 
-	// Without rehash_query it is a no-op.
+	// The old two-argument method refuses rather than overwrite blindly.
+	if err := s.UpdatePasswordHash(ctx, "1", "$argon2id$blind"); err == nil {
+		t.Fatal("UpdatePasswordHash ran a three-parameter rehash_query")
+	}
+	// Without rehash_query: ErrNoQuery, and the deprecated method a no-op.
 	s2 := newStore(t, db, Config{UserQuery: typedQuery}, zaptest.NewLogger(t))
+	if _, err := s2.RehashPassword(ctx, "1", "$argon2id$new", "$2a$10$other"); !errors.Is(err, ErrNoQuery) {
+		t.Fatalf("RehashPassword without query: %v, want ErrNoQuery", err)
+	}
 	if err := s2.UpdatePasswordHash(ctx, "1", "$2a$10$other"); err != nil {
 		t.Fatalf("UpdatePasswordHash without query: %v", err)
 	}
-	if u, _ := s.FindUser(ctx, "alice"); u.PasswordHash != "$argon2id$new" {
-		t.Fatalf("hash changed without rehash_query: %q", u.PasswordHash)
+	if u, _ := s.FindUser(ctx, "alice"); u.PasswordHash != "$2a$10$reset-by-admin" {
+		t.Fatalf("hash changed: %q", u.PasswordHash)
+	}
+	if s.HasRehashQuery() == s2.HasRehashQuery() {
+		t.Fatal("HasRehashQuery does not tell the stores apart")
+	}
+}
+
+func TestFindUserByID(t *testing.T) {
+	db := openPeople(t)
+	byID := strings.Replace(typedQuery, "WHERE login = ?", "WHERE id = ?", 1)
+	s := newStore(t, db, Config{UserQuery: typedQuery, UserIDQuery: byID}, zaptest.NewLogger(t))
+	ctx := context.Background()
+	if !s.HasUserIDQuery() {
+		t.Fatal("HasUserIDQuery = false")
+	}
+	byName, err := s.FindUser(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		id      string
+		wantErr error
+	}{
+		{"1", nil},
+		{"99", ErrNotFound},
+		{"", ErrNotFound},
+		{"6", ErrNotFound}, // app_metadata is not an object: refused like FindUser
+	}
+	for _, tt := range tests {
+		t.Run("id "+tt.id, func(t *testing.T) {
+			u, err := s.FindUserByID(ctx, tt.id)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("FindUserByID(%q) = %v, want %v", tt.id, err, tt.wantErr)
+			}
+			if tt.wantErr == nil && !reflect.DeepEqual(u, byName) {
+				t.Fatalf("by id\n%#v\nby name\n%#v", u, byName)
+			}
+		})
+	}
+	s2 := newStore(t, db, Config{UserQuery: typedQuery}, zaptest.NewLogger(t))
+	if _, err := s2.FindUserByID(ctx, "1"); !errors.Is(err, ErrNoQuery) || s2.HasUserIDQuery() {
+		t.Fatalf("without user_id_query: %v, want ErrNoQuery", err)
 	}
 }
 
@@ -245,7 +325,7 @@ var demoConfig = Config{
 	RolesQuery:        demodb.DemoRolesQuery,
 	PermissionsQuery:  demodb.DemoPermissionsQuery,
 	OrganizationQuery: demodb.DemoOrganizationQuery,
-	RehashQuery:       demodb.DemoRehashQuery,
+	RehashQuery:       demoRehashQuery,
 }
 
 func TestLoadGrants(t *testing.T) {
@@ -404,7 +484,7 @@ func TestDatabaseDown(t *testing.T) {
 				UserQuery:        demodb.DemoUserQuery,
 				RolesQuery:       demodb.DemoRolesQuery,
 				PermissionsQuery: demodb.DemoPermissionsQuery,
-				RehashQuery:      demodb.DemoRehashQuery,
+				RehashQuery:      demoRehashQuery,
 				Timeout:          200 * time.Millisecond,
 			}, zaptest.NewLogger(t))
 			ctx := context.Background()
@@ -419,8 +499,11 @@ func TestDatabaseDown(t *testing.T) {
 			if !errors.Is(err, ErrUnavailable) {
 				t.Errorf("LoadGrants = %v, want ErrUnavailable", err)
 			}
-			if err := s.UpdatePasswordHash(ctx, "1", "h"); !errors.Is(err, ErrUnavailable) {
-				t.Errorf("UpdatePasswordHash = %v, want ErrUnavailable", err)
+			if _, err := s.RehashPassword(ctx, "1", "old", "h"); !errors.Is(err, ErrUnavailable) {
+				t.Errorf("RehashPassword = %v, want ErrUnavailable", err)
+			}
+			if _, err := s.LoginSubject(ctx, nil, "nobody"); !errors.Is(err, ErrUnavailable) {
+				t.Errorf("LoginSubject = %v, want ErrUnavailable", err)
 			}
 		})
 	}
