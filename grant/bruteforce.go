@@ -2,7 +2,6 @@ package grant
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/claimgate/claimgate/store"
 )
@@ -13,48 +12,63 @@ import (
 // Password looks the user up first, so that a known user is counted by
 // user_id (a respelled login name cannot escape a block) and an unknown name
 // by its weights under the user table's collation (Store.LoginSubject), so
-// that spellings the table treats as equal share a counter; then checkBlock answers before
-// any password hash is spent; then the credentials are checked, and
-// recordFailure / recordSuccess update the counts. Only bad credentials
-// count: deny rules, organization membership, blocks and outages do not.
+// that spellings the table treats as equal share a counter.
+//
+// Every attempt is counted BEFORE its password is checked, atomically in
+// MySQL (State.BeginAttempt): however many guesses arrive at once, on one
+// instance or several, at most max_failures wrong passwords per user and IP,
+// and at most the IP's remaining budget, ever reach a hash; the rest are
+// refused at once. A right password then gives the reservation back
+// (Attempt.Succeeded); only bad credentials keep it.
 //
 // A failure of the state store fails closed (unavailable), never a login
 // that skipped the check or went uncounted.
 
-// checkBlock refuses a login from a blocked user+IP pair, an IP over its
-// daily budget, or (account_lockout) a blocked user.
-func (s *Service) checkBlock(ctx context.Context, subject, ip string) error {
+// beginAttempt reserves one attempt of subject from ip, or refuses it with
+// a BlockedError.
+func (s *Service) beginAttempt(ctx context.Context, subject, ip string) (*store.Attempt, error) {
 	if err := s.cfg.StateReady(ctx); err != nil {
-		return stateUnavailable(err)
+		return nil, stateUnavailable(err)
 	}
-	block, err := s.cfg.State.CheckBlocked(ctx, subject, ip, s.cfg.Now(), s.cfg.Protection)
+	attempt, block, err := s.cfg.State.BeginAttempt(ctx, subject, ip, s.cfg.Now(), s.cfg.Protection)
 	if err != nil {
-		return stateUnavailable(err)
+		return nil, stateUnavailable(err)
 	}
-	if !block.Blocked {
-		return nil
+	if block.Blocked {
+		return nil, &BlockedError{RetryAfter: block.RetryAfter, Reason: block.Reason}
 	}
-	return &BlockedError{RetryAfter: block.RetryAfter, Reason: block.Reason}
+	return attempt, nil
 }
 
-// recordFailure counts a bad-credentials answer against the user+IP pair,
-// the user (for account_lockout) and the IP's budget. Answering
-// bad credentials without counting would give an attacker unlimited guesses
-// while writes fail, so a failure to count is unavailable.
-func (s *Service) recordFailure(ctx context.Context, subject, ip string) error {
-	if err := s.cfg.State.RecordFailure(ctx, subject, ip, s.cfg.Now(), s.cfg.Protection); err != nil {
-		return stateUnavailable(fmt.Errorf("counting a failed login: %w", err))
-	}
-	return nil
+// ClientAttempt is a client authentication counted against the IP's daily
+// budget before the secret is compared, so that client secrets cannot be
+// guessed online faster than passwords. Conclude it with Done.
+type ClientAttempt struct {
+	attempt *store.Attempt
 }
 
-// recordSuccess resets the user's failure counts from this IP (and
-// account-wide). A failure to do so is unavailable too, so that an answer
-// never tells a right password from a wrong one while the state store
-// fails.
-func (s *Service) recordSuccess(ctx context.Context, subject, ip string, user *store.User) error {
-	if err := s.cfg.State.RecordSuccess(ctx, subject, ip); err != nil {
-		return stateUnavailable(fmt.Errorf("resetting failure counts of user %s: %w", user.ID, err))
+// BeginClientAuth reserves one attempt against ip's budget (the address the
+// request came from: trust_forwarded_for needs an authenticated client
+// first), or refuses it with a BlockedError.
+func (s *Service) BeginClientAuth(ctx context.Context, ip string) (*ClientAttempt, error) {
+	if err := s.cfg.StateReady(ctx); err != nil {
+		return nil, stateUnavailable(err)
 	}
-	return nil
+	attempt, block, err := s.cfg.State.BeginIPAttempt(ctx, s.AccountingIP(ip), s.cfg.Now(), s.cfg.Protection)
+	if err != nil {
+		return nil, stateUnavailable(err)
+	}
+	if block.Blocked {
+		return nil, &BlockedError{RetryAfter: block.RetryAfter, Reason: block.Reason}
+	}
+	return &ClientAttempt{attempt: attempt}, nil
+}
+
+// Done concludes the attempt: a failed authentication keeps the spent
+// token, a successful one gives it back.
+func (c *ClientAttempt) Done(ctx context.Context, authenticated bool) error {
+	if authenticated {
+		return c.attempt.Succeeded(ctx)
+	}
+	return c.attempt.Failed(ctx)
 }

@@ -26,6 +26,23 @@ type clientAuth struct {
 // errBadBasic is a malformed Authorization: Basic header.
 var errBadBasic = errors.New("malformed Basic credentials")
 
+// authenticate authenticates the client, counting the attempt against the
+// IP's daily budget before any secret is compared: a failed client
+// authentication spends the budget like a failed login, and past it the IP
+// gets 429 (client secrets must not be guessable online).
+func (l *Login) authenticate(r *http.Request, params map[string]string) (clientAuth, *oauthError) {
+	attempt, err := l.grants.BeginClientAuth(r.Context(), clientIP(r, clientAuth{}))
+	if err != nil {
+		return clientAuth{}, l.fromGrant(err)
+	}
+	auth, e := l.authenticateClient(r, params)
+	failed := e != nil && e.code == codeInvalidClient
+	if err := attempt.Done(r.Context(), !failed); err != nil {
+		return clientAuth{}, errUnavailable("The login service is temporarily unavailable.", retryAfterUnavailable).withCause(err)
+	}
+	return auth, e
+}
+
 // authenticateClient identifies the client by client_secret_basic or
 // client_secret_post (RFC 6749 §2.3.1), or by client_id alone for a public
 // client. It returns invalid_request when both methods are used, and
@@ -96,7 +113,7 @@ func basicClientCredentials(r *http.Request) (id, secret string, basic bool, err
 // confidential client is trusted to set (trust_forwarded_for), else Caddy's
 // client IP (which honours trusted_proxies), else the peer address.
 func clientIP(r *http.Request, auth clientAuth) string {
-	if auth.secret && auth.client.ForwardedFor != "" {
+	if auth.secret && auth.client != nil && auth.client.ForwardedFor != "" {
 		v, _, _ := strings.Cut(r.Header.Get(auth.client.ForwardedFor), ",")
 		if ip := net.ParseIP(strings.TrimSpace(v)); ip != nil {
 			return ip.String()

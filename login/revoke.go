@@ -15,7 +15,7 @@ func (l *Login) serveRevoke(w http.ResponseWriter, r *http.Request) {
 		l.answerError(w, r, e)
 		return
 	}
-	auth, e := l.authenticateClient(r, params)
+	auth, e := l.authenticate(r, params)
 	if e != nil {
 		l.answerError(w, r, e)
 		return

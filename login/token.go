@@ -64,7 +64,7 @@ func (l *Login) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, *
 		return nil, newOAuthError(http.StatusBadRequest, codeUnsupportedGrantType, "Unsupported grant type.")
 	}
 
-	auth, e := l.authenticateClient(r, params)
+	auth, e := l.authenticate(r, params)
 	if e != nil {
 		return nil, e
 	}
