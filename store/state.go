@@ -65,21 +65,123 @@ func SchemaStatements() []string {
 	family_expires_at BIGINT NOT NULL,
 	rotated_at BIGINT NOT NULL DEFAULT 0,
 	revoked_at BIGINT NOT NULL DEFAULT 0,
+	password_fp CHAR(64) NOT NULL DEFAULT '',
 	PRIMARY KEY (token_hash),
 	INDEX claimgate_refresh_family (family_id),
 	INDEX claimgate_refresh_user_client (user_id, client_id)
 )`,
+		`CREATE TABLE IF NOT EXISTS claimgate_password_rehashes (
+	user_id VARCHAR(255) NOT NULL,
+	old_fp CHAR(64) NOT NULL,
+	new_fp CHAR(64) NOT NULL,
+	created_at BIGINT NOT NULL,
+	PRIMARY KEY (user_id, old_fp, new_fp)
+)`,
 	}
 }
 
-// EnsureSchema creates the claimgate_ tables that are missing.
+// schemaUpgrade is a column that tables created by an earlier version
+// lack, and the DDL that adds it.
+type schemaUpgrade struct {
+	table, column, ddl string
+}
+
+// schemaUpgrades are run by EnsureSchema when their column is missing.
+var schemaUpgrades = []schemaUpgrade{
+	// Refresh-token families remember the password they began under
+	// (SPEC §5); rows from before have '' and are adopted at their next
+	// rotation.
+	{"claimgate_refresh_tokens", "password_fp",
+		`ALTER TABLE claimgate_refresh_tokens ADD COLUMN password_fp CHAR(64) NOT NULL DEFAULT ''`},
+}
+
+// SchemaUpgradeStatements returns the DDL that brings claimgate_ tables
+// created by an earlier version up to date, for DBAs who run DDL by hand
+// (after SchemaStatements, which creates missing tables but leaves existing
+// ones alone). Each statement must run once: MySQL has no ADD COLUMN IF NOT
+// EXISTS. EnsureSchema runs them itself when their column is missing.
+func SchemaUpgradeStatements() []string {
+	stmts := make([]string, len(schemaUpgrades))
+	for i, u := range schemaUpgrades {
+		stmts[i] = u.ddl
+	}
+	return stmts
+}
+
+// EnsureSchema creates the claimgate_ tables that are missing and adds the
+// columns that tables created by an earlier version lack. It is safe to run
+// from several instances at once.
 func (s *State) EnsureSchema(ctx context.Context) error {
 	for _, stmt := range SchemaStatements() {
 		if err := s.exec(ctx, stmt); err != nil {
 			return fmt.Errorf("creating claimgate tables: %w", err)
 		}
 	}
+	for _, u := range schemaUpgrades {
+		if err := s.upgrade(ctx, u); err != nil {
+			return fmt.Errorf("upgrading claimgate tables: %w", err)
+		}
+	}
 	return nil
+}
+
+// CheckSchema reports the first claimgate_ table or column that is missing
+// (ErrSchema, naming it), without changing anything: for `manage_schema off`,
+// where a DBA runs SchemaStatements and SchemaUpgradeStatements.
+func (s *State) CheckSchema(ctx context.Context) error {
+	for _, table := range []string{"claimgate_login_failures", "claimgate_ip_failures",
+		"claimgate_refresh_tokens", "claimgate_password_rehashes"} {
+		if ok, err := s.hasColumn(ctx, table, ""); err != nil || !ok {
+			return errors.Join(err, missing(ok, "table "+table))
+		}
+	}
+	for _, u := range schemaUpgrades {
+		if ok, err := s.hasColumn(ctx, u.table, u.column); err != nil || !ok {
+			return errors.Join(err, missing(ok, "column "+u.table+"."+u.column))
+		}
+	}
+	return nil
+}
+
+// ErrSchema means a claimgate_ table or column is missing.
+var ErrSchema = errors.New("claimgate schema is not up to date")
+
+func missing(ok bool, what string) error {
+	if ok {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is missing", ErrSchema, what)
+}
+
+// upgrade adds u's column unless it exists. Two instances starting at once
+// may both try; the loser's error is ignored once the column is there.
+func (s *State) upgrade(ctx context.Context, u schemaUpgrade) error {
+	ok, err := s.hasColumn(ctx, u.table, u.column)
+	if err != nil || ok {
+		return err
+	}
+	if err := s.exec(ctx, u.ddl); err != nil {
+		if ok, _ := s.hasColumn(ctx, u.table, u.column); ok {
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+// hasColumn reports whether table (in the current database) has column, or
+// exists at all when column is empty.
+func (s *State) hasColumn(ctx context.Context, table, column string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND (? = '' OR COLUMN_NAME = ?)`,
+		table, column, column).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("%w: reading information_schema: %w", ErrUnavailable, err)
+	}
+	return n > 0, nil
 }
 
 func (s *State) exec(ctx context.Context, query string, args ...any) error {
