@@ -212,7 +212,9 @@ func (s *Service) maybeRehash(user *store.User, pw string) {
 		}
 		// Only over the hash that was verified: a password changed or reset
 		// since this login began must never be undone.
-		updated, err := s.cfg.Users.RehashPassword(ctx, userID, verified, hash)
+		// UpgradePassword records the rehash first, so the user's refresh
+		// families follow it instead of ending as after a password change.
+		updated, err := store.UpgradePassword(ctx, s.cfg.Users, s.cfg.State, userID, verified, hash, s.cfg.Now())
 		if err != nil {
 			s.cfg.Logger.Warn("storing the upgraded password hash failed", zap.String("user_id", userID), zap.Error(err))
 			return

@@ -56,6 +56,9 @@ func (s *Service) issueRefreshToken(ctx context.Context, req *PasswordRequest, u
 		Scope:           strings.Join(req.Scopes, " "),
 		Organization:    req.Organization,
 		FamilyExpiresAt: now.Add(s.cfg.RefreshTokenTTL),
+		// A password change (the stored hash no longer this one, and not
+		// claimgate's own rehash) ends the family at its next use.
+		PasswordFingerprint: store.PasswordFingerprint(user.PasswordHash),
 	}
 	if err := s.cfg.State.CreateRefresh(ctx, raw, g, now); err != nil {
 		return "", mintUnavailable("Cannot issue a refresh token right now.", err)
@@ -96,7 +99,7 @@ func (s *Service) Refresh(ctx context.Context, req *RefreshRequest) (*Tokens, er
 	}
 
 	now := s.cfg.Now()
-	toks, err := s.reissue(ctx, req, g, scopes, now)
+	toks, user, err := s.reissue(ctx, req, g, scopes, now)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +107,13 @@ func (s *Service) Refresh(ctx context.Context, req *RefreshRequest) (*Tokens, er
 	if err != nil {
 		return nil, mintUnavailable("Cannot issue a refresh token right now.", err)
 	}
-	if _, err := s.cfg.State.RotateRefresh(ctx, req.Token, newRaw, req.Client.ID, now, s.cfg.RefreshTokenIdleTTL); err != nil {
+	rotation := store.Rotation{OldToken: req.Token, NewToken: newRaw, ClientID: req.Client.ID,
+		PasswordHash: user.PasswordHash, Now: now, IdleTTL: s.cfg.RefreshTokenIdleTTL}
+	if _, err := s.cfg.State.Rotate(ctx, rotation); err != nil {
+		if errors.Is(err, store.ErrPasswordChanged) {
+			s.cfg.Logger.Info("the password changed since the refresh-token family began; family revoked",
+				zap.String("user_id", g.UserID), zap.String("client_id", req.Client.ID))
+		}
 		if errors.Is(err, store.ErrRefreshReused) {
 			s.cfg.Logger.Warn("rotated refresh token presented again; its family is revoked",
 				zap.String("user_id", g.UserID), zap.String("client_id", req.Client.ID))
@@ -119,7 +128,22 @@ func (s *Service) Refresh(ctx context.Context, req *RefreshRequest) (*Tokens, er
 // reissue re-reads the user, the grants and the rules for a refresh and
 // mints the new access (and ID) token. A user who may no longer have tokens
 // is ErrInvalidRefresh, and the family is revoked.
-func (s *Service) reissue(ctx context.Context, req *RefreshRequest, g store.RefreshGrant, scopes []string, now time.Time) (*Tokens, error) {
+func (s *Service) reissue(ctx context.Context, req *RefreshRequest, g store.RefreshGrant, scopes []string, now time.Time) (*Tokens, *store.User, error) {
+	user, err := s.reissueUser(ctx, req, g, scopes, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return user.toks, user.user, nil
+}
+
+// reissued is what reissueUser made.
+type reissued struct {
+	toks *Tokens
+	user *store.User
+}
+
+// reissueUser is reissue's body.
+func (s *Service) reissueUser(ctx context.Context, req *RefreshRequest, g store.RefreshGrant, scopes []string, now time.Time) (*reissued, error) {
 	user, err := s.rereadUser(ctx, g)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -155,7 +179,11 @@ func (s *Service) reissue(ctx context.Context, req *RefreshRequest, g store.Refr
 		}
 		return nil, err
 	}
-	return s.mint(now, mintRequest{client: req.Client, audience: g.Audience, scopes: scopes}, user, grants, result)
+	toks, err := s.mint(now, mintRequest{client: req.Client, audience: g.Audience, scopes: scopes}, user, grants, result)
+	if err != nil {
+		return nil, err
+	}
+	return &reissued{toks: toks, user: user}, nil
 }
 
 // rereadUser reads the family's user again: by user_id when user_id_query
