@@ -72,7 +72,7 @@ func TestFleetBruteForce(t *testing.T) {
 		t.FailNow()
 	}
 
-	out, err := f.runClaimgate("unblock", "--user", strconv.FormatInt(alice.id, 10), "--dsn", f.dsn)
+	out, err := f.runClaimgate("claimgate", "unblock", "--user", strconv.FormatInt(alice.id, 10), "--dsn", f.dsn)
 	if err != nil {
 		t.Fatalf("claimgate unblock --user %d: %v\n%s", alice.id, err, out)
 	}
@@ -135,7 +135,7 @@ func TestFleetProtectionByIP(t *testing.T) {
 		}
 		wantBlocked(t, "10.0.1.9", alice, a, b)
 		wantLogin(t, a, "10.0.1.9", bob)
-		if out, err := f.runClaimgate("unblock", "--user", strconv.FormatInt(alice.id, 10), "--dsn", f.dsn); err != nil {
+		if out, err := f.runClaimgate("claimgate", "unblock", "--user", strconv.FormatInt(alice.id, 10), "--dsn", f.dsn); err != nil {
 			t.Fatalf("claimgate unblock --user %d: %v\n%s", alice.id, err, out)
 		}
 		wantLogin(t, b, "10.0.1.9", alice)
@@ -149,7 +149,7 @@ func TestFleetProtectionByIP(t *testing.T) {
 		wantBlocked(t, ip, alice, a, b)
 		wantBlocked(t, ip, bob, a, b)
 		wantLogin(t, a, "10.0.2.2", alice)
-		if out, err := f.runClaimgate("unblock", "--ip", ip, "--dsn", f.dsn); err != nil {
+		if out, err := f.runClaimgate("claimgate", "unblock", "--ip", ip, "--dsn", f.dsn); err != nil {
 			t.Fatalf("claimgate unblock --ip %s: %v\n%s", ip, err, out)
 		}
 		wantLogin(t, b, ip, alice)
