@@ -408,7 +408,15 @@ func (a *App) storeConfig() store.Config {
 // isNamedDSN reports a DSN that is a bare word such as "embedded": a named
 // DSN, which a go-sql-driver DSN (it has '@', '/' or '(') never is.
 func isNamedDSN(dsn string) bool {
-	return dsn != "" && !strings.ContainsAny(dsn, "@/():")
+	if dsn == "" {
+		return false
+	}
+	for _, c := range dsn {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // warnInsecureIssuer logs a warning for an http:// issuer that is not on a

@@ -6,18 +6,20 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+
+	"github.com/claimgate/claimgate/internal/testkit"
 )
 
 // TestAuth0Errors runs `errors auth0`: bad credentials answer 403, as Auth0
 // does, with the same uniform body.
 func TestAuth0Errors(t *testing.T) {
 	e := start(t, options{Extra: "errors auth0"})
-	alicePW := demoUser(t, alice).Password
+	alicePW := testkit.DemoUser(t, alice).Password
 	{
 		var first []byte
 		for _, c := range []struct{ user, pw string }{
 			{"nobody@example.test", alicePW},
-			{eve, demoUser(t, eve).Password},
+			{eve, testkit.DemoUser(t, eve).Password},
 			{bob, "wrong"},
 		} {
 			resp := e.postForm(passwordForm(c.user, c.pw))
@@ -35,7 +37,7 @@ func TestAuth0Errors(t *testing.T) {
 		}
 		// Other errors keep their RFC 6749 status.
 		(errorCase{name: "deny rule", send: func() response {
-			return e.postForm(passwordForm(frank, demoUser(t, frank).Password))
+			return e.postForm(passwordForm(frank, testkit.DemoUser(t, frank).Password))
 		}, status: 403, code: "access_denied", desc: denyMessage}).check(t)
 		(errorCase{name: "bad scope", send: func() response {
 			return e.postForm(passwordForm(alice, alicePW, "scope", "nope"))
@@ -50,7 +52,7 @@ func TestAuth0Errors(t *testing.T) {
 func TestBruteForce(t *testing.T) {
 	const ipBudget = 12
 	e := start(t, options{MaxFailures: 3, IPFailuresPerDay: ipBudget, Extra: "errors auth0"})
-	alicePW := demoUser(t, alice).Password
+	alicePW := testkit.DemoUser(t, alice).Password
 
 	t.Run("blocked after max_failures", func(t *testing.T) {
 		for i := 1; i <= 3; i++ {
@@ -76,11 +78,11 @@ func TestBruteForce(t *testing.T) {
 			}
 		}
 		// The block is per user and IP: bob still logs in from this IP.
-		e.login(t, bob, demoUser(t, bob).Password)
+		e.login(t, bob, testkit.DemoUser(t, bob).Password)
 	})
 
 	t.Run("a success resets the count", func(t *testing.T) {
-		carolPW := demoUser(t, carol).Password
+		carolPW := testkit.DemoUser(t, carol).Password
 		for round := range 2 {
 			for i := 1; i <= 2; i++ {
 				if resp := e.postForm(passwordForm(carol, "wrong")); resp.status != http.StatusForbidden {
@@ -109,7 +111,7 @@ func TestBruteForce(t *testing.T) {
 			t.Fatalf("no 429 after more than %d failures from one IP", ipBudget)
 		}
 		// A user who never failed is refused too, with the right password.
-		resp := e.postForm(passwordForm(dave, demoUser(t, dave).Password))
+		resp := e.postForm(passwordForm(dave, testkit.DemoUser(t, dave).Password))
 		if resp.status != http.StatusTooManyRequests {
 			t.Fatalf("dave from the blocked IP: got %s, want 429", resp)
 		}
@@ -136,7 +138,7 @@ func TestDatabaseDown(t *testing.T) {
 	port := freePorts(t, 1)[0] // nothing listens there
 	e := startOn(t, fmt.Sprintf("root@tcp(127.0.0.1:%d)/claimgate?timeout=1s", port), options{})
 
-	resp := e.postForm(passwordForm(alice, demoUser(t, alice).Password))
+	resp := e.postForm(passwordForm(alice, testkit.DemoUser(t, alice).Password))
 	if resp.status != http.StatusServiceUnavailable {
 		t.Fatalf("login: got %s, want 503", resp)
 	}
@@ -147,10 +149,16 @@ func TestDatabaseDown(t *testing.T) {
 	if secs, err := strconv.Atoi(resp.header.Get("Retry-After")); err != nil || secs <= 0 {
 		t.Errorf("Retry-After = %q", resp.header.Get("Retry-After"))
 	}
-	// Checks that need no database still answer first.
+	// Checks that need no database still answer first; client
+	// authentication is counted against the IP's budget before the secret
+	// is compared, so while that count cannot be kept it fails closed too
+	// (otherwise secrets could be guessed without limit during an outage).
+	(errorCase{name: "unknown grant", send: func() response {
+		return e.postForm(form("grant_type", "magic", "client_id", "nobody"))
+	}, status: 400, code: "unsupported_grant_type"}).check(t)
 	(errorCase{name: "bad client", send: func() response {
 		return e.postForm(form("grant_type", "password", "client_id", "nobody", "username", alice, "password", "x"))
-	}, status: 401, code: "invalid_client"}).check(t)
+	}, status: 503, code: "temporarily_unavailable"}).check(t)
 
 	e.fetchJWKS(t)
 	resp, calls, _ := e.call(e.base, "/api/orders", "", "X-User-Id", forged)

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,24 +18,22 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/claimgate/claimgate/app"
+	"github.com/claimgate/claimgate/grant"
+	"github.com/claimgate/claimgate/internal/testkit"
 	"github.com/claimgate/claimgate/store"
 	"github.com/claimgate/claimgate/store/storetest"
 )
 
-// refreshForm is a refresh grant by the web client (post auth).
+// refreshForm is a refresh grant by the web client (post auth), with
+// testkit.Overrides.
 func refreshForm(token string, extra ...string) url.Values {
-	v := url.Values{
-		"grant_type":    {"refresh_token"},
-		"refresh_token": {token},
-		"client_id":     {webClient},
-		"client_secret": {webSecret},
-	}
-	return withOverrides(v, extra)
+	return testkit.RefreshForm(webClient, webSecret, token, extra...)
 }
 
 // revokeForm is a revocation by the web client.
 func revokeForm(token string) url.Values {
-	return url.Values{"token": {token}, "client_id": {webClient}, "client_secret": {webSecret}}
+	return testkit.RevokeForm(webClient, webSecret, token)
 }
 
 func (h *harness) revoke(form url.Values) *httptest.ResponseRecorder {
@@ -47,7 +44,7 @@ func (h *harness) revoke(form url.Values) *httptest.ResponseRecorder {
 // db opens the harness's database, for changing users between requests.
 func (h *harness) db() *sql.DB {
 	h.t.Helper()
-	return storetest.Open(h.t, h.app.dsn)
+	return storetest.Open(h.t, h.dsn)
 }
 
 func (h *harness) exec(query string, args ...any) {
@@ -266,8 +263,9 @@ func TestRefreshClientAndScope(t *testing.T) {
 }
 
 func TestRefreshLifetimes(t *testing.T) {
-	clock := newTestClock(time.Now())
-	h := newHarness(t, func(a *App) { a.now = clock.Now })
+	clock := testkit.NewClock(time.Now())
+	h := newHarness(t, nil)
+	h.useClock(clock)
 	start := time.Now()
 
 	t.Run("idle", func(t *testing.T) {
@@ -298,11 +296,9 @@ func TestRefreshLifetimes(t *testing.T) {
 		expectInvalidRefresh(t, h.form(refreshForm(r)))
 	})
 	t.Run("configured idle lifetime", func(t *testing.T) {
-		clock := newTestClock(start)
-		h := newHarness(t, func(a *App) {
-			a.now = clock.Now
-			a.RefreshTokenIdleTTL = caddy.Duration(time.Hour)
-		})
+		clock := testkit.NewClock(start)
+		h := newHarness(t, func(a *app.App) { a.RefreshTokenIdleTTL = caddy.Duration(time.Hour) })
+		h.useClock(clock)
 		r := h.loginRefresh()
 		clock.Add(59 * time.Minute)
 		body, _ := expectToken(t, h.form(refreshForm(r)))
@@ -349,27 +345,18 @@ func expectNoStoreOnly(t testing.TB, w *httptest.ResponseRecorder) {
 	}
 }
 
-// TestManageSchemaOff: no DDL ever; logins, refreshes and revocations fail
-// closed (503) until the DBA has created the tables, then work.
+// TestManageSchemaOff: logins, refreshes and revocations fail closed (503)
+// until the DBA has created the tables, then work. (That no DDL ever runs,
+// and what the state worker reports, is app's TestManageSchemaOff.)
 func TestManageSchemaOff(t *testing.T) {
 	off := false
-	h := newHarness(t, func(a *App) { a.Database.ManageSchema = &off })
+	h := newHarness(t, func(a *app.App) { a.Database.ManageSchema = &off })
 	w := h.form(passwordForm("scope", "openid offline_access"))
 	expectError(t, w, http.StatusServiceUnavailable, "temporarily_unavailable")
 	retryAfter(t, w)
 	expectError(t, h.form(refreshForm("anything")), http.StatusServiceUnavailable, "temporarily_unavailable")
 	if w := h.revoke(revokeForm("anything")); w.Code != http.StatusServiceUnavailable {
 		t.Errorf("revoke: %d", w.Code)
-	}
-	h.app.stopWorkers()
-	h.app.workers.Wait() // nothing runs in the background now
-	if tables := claimgateTables(t, h.db()); len(tables) != 0 {
-		t.Fatalf("tables created with manage_schema off: %v", tables)
-	}
-	// What the worker checks at start.
-	h.app.checkTables(context.Background())
-	if h.logs.FilterMessageSnippet("claimgate tables are missing").Len() == 0 {
-		t.Error("missing tables not reported")
 	}
 
 	// The DBA runs `claimgate schema`.
@@ -381,27 +368,6 @@ func TestManageSchemaOff(t *testing.T) {
 	if w := h.revoke(revokeForm(body.RefreshToken)); w.Code != http.StatusOK {
 		t.Errorf("revoke: %d", w.Code)
 	}
-}
-
-// claimgateTables lists the claimgate_ tables of db's database.
-func claimgateTables(t testing.TB, db *sql.DB) []string {
-	t.Helper()
-	rows, err := db.Query("SHOW TABLES")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var tables []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(name, "claimgate_") {
-			tables = append(tables, name)
-		}
-	}
-	return tables
 }
 
 // TestDatabaseDownThenBack: started with MySQL unreachable, claimgate
@@ -434,7 +400,7 @@ func TestDatabaseDownThenBack(t *testing.T) {
 	proxy.up.Store(true)
 	r := h.loginRefresh()
 	expectToken(t, h.form(refreshForm(r)))
-	if tables := claimgateTables(t, storetest.Open(t, dsn)); len(tables) != 3 {
+	if tables := testkit.ClaimgateTables(t, storetest.Open(t, dsn)); len(tables) != 4 {
 		t.Errorf("claimgate tables after recovery: %v", tables)
 	}
 }
@@ -495,11 +461,11 @@ func (p *switchProxy) forward(c net.Conn) {
 }
 
 func TestDiscoveryWithoutRefreshClients(t *testing.T) {
-	h := newHarness(t, func(a *App) {
+	h := newHarness(t, func(a *app.App) {
 		a.Clients = a.Clients[1:2] // the public client: password only
 	})
-	doc := h.app.discovery()
-	if !sameStringSlices(doc.GrantTypesSupported, []string{"password", grantPasswordRealm}) {
+	doc := h.login.discovery()
+	if !sameStringSlices(doc.GrantTypesSupported, []string{"password", grant.TypePasswordRealm}) {
 		t.Errorf("grant_types_supported = %v", doc.GrantTypesSupported)
 	}
 }
