@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/claimgate/claimgate/app"
+	"github.com/claimgate/claimgate/grant"
 )
 
 func TestOtherPathsGoToNext(t *testing.T) {
@@ -17,15 +20,15 @@ func TestOtherPathsGoToNext(t *testing.T) {
 			t.Errorf("%s: status %d, want the next handler's 418", path, w.Code)
 		}
 	}
-	if h.next != 7 {
-		t.Errorf("next handler ran %d times", h.next)
+	if *h.next != 7 {
+		t.Errorf("next handler ran %d times", *h.next)
 	}
 }
 
 func TestDiscovery(t *testing.T) {
 	for _, issuer := range []string{"https://auth.example.test/", "https://auth.example.test"} {
 		t.Run(issuer, func(t *testing.T) {
-			h := newHarness(t, func(a *App) { a.Issuer = issuer })
+			h := newHarness(t, func(a *app.App) { a.Issuer = issuer })
 			for _, path := range []string{pathOpenIDConfig, pathOAuthServerMeta} {
 				w := h.with(t).do(loginRequest{method: http.MethodGet, path: path})
 				if w.Code != http.StatusOK {
@@ -51,7 +54,7 @@ func TestDiscovery(t *testing.T) {
 					}
 				}
 				lists := map[string][]string{
-					"grant_types_supported":                 {"password", grantPasswordRealm, "refresh_token"},
+					"grant_types_supported":                 {"password", grant.TypePasswordRealm, "refresh_token"},
 					"token_endpoint_auth_methods_supported": {"client_secret_basic", "client_secret_post", "none"},
 					"scopes_supported":                      {"openid", "profile", "email", "offline_access", "read:orders", "write:orders"},
 					"response_types_supported":              {},
@@ -103,7 +106,7 @@ func TestJWKS(t *testing.T) {
 		t.Fatalf("keys = %v", set.Keys)
 	}
 	k := set.Keys[0]
-	if k["kid"] != h.app.keys.KeySet().Active().ID || k["alg"] != "ES256" || k["use"] != "sig" {
+	if k["kid"] != h.app.KeySet().Active().ID || k["alg"] != "ES256" || k["use"] != "sig" {
 		t.Errorf("key = %v", k)
 	}
 	if _, ok := k["d"]; ok {
@@ -136,7 +139,7 @@ func TestWrongMethods(t *testing.T) {
 }
 
 func TestUserinfo(t *testing.T) {
-	h := newHarness(t, func(a *App) {
+	h := newHarness(t, func(a *app.App) {
 		a.Rules = append(a.Rules, enrichClaim("email", "user.email"))
 	})
 	login := func(scope string) string {

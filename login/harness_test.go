@@ -2,16 +2,14 @@ package login
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -21,58 +19,64 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/claimgate/claimgate/app"
 	"github.com/claimgate/claimgate/demo"
 	"github.com/claimgate/claimgate/enrich"
+	"github.com/claimgate/claimgate/internal/testkit"
 	"github.com/claimgate/claimgate/store/storetest"
 )
 
-// Test clients and fixtures.
+// Test clients and fixtures (most are testkit's, by short names).
 const (
 	loginIssuer    = "https://auth.example.test/"
-	loginAPI       = "https://api.example.test"
-	loginAPI2      = "https://reports.example.test"
-	webClient      = "web-backend"
-	webSecret      = "s3cr:et+/%&= é" // needs URL-encoding in Basic
-	spaClient      = "spa"            // public client
-	m2mClient      = "no-password"    // may not use the password grant
-	m2mSecret      = "m2m-secret"
-	alice          = "alice@example.test"
-	alicePassword  = "correct horse battery staple"
-	bob            = "bob@example.test"
-	bobPassword    = "hunter2-argon2id"
-	eve            = "eve@example.test" // blocked column
-	evePassword    = "eve-is-blocked"
-	frank          = "frank@example.test" // denied by a rule
-	frankPassword  = "frank-denied-by-rule"
-	denyMessage    = "This account is blocked."
-	rolesClaim     = "https://example.test/roles"
-	cityClaim      = "https://example.test/city"
-	idNicknameName = "https://example.test/nick"
+	loginAPI       = testkit.APIAudience
+	loginAPI2      = testkit.ReportsAudience
+	webClient      = testkit.WebClient
+	webSecret      = testkit.OddSecret // needs URL-encoding in Basic
+	spaClient      = testkit.SPAClient // public client
+	m2mClient      = testkit.M2MClient // may not use the password grant
+	m2mSecret      = testkit.M2MSecret
+	alice          = testkit.Alice
+	alicePassword  = testkit.AlicePassword
+	bob            = testkit.Bob
+	bobPassword    = testkit.BobPassword
+	eve            = testkit.Eve // blocked column
+	evePassword    = testkit.EvePassword
+	frank          = testkit.Frank // denied by a rule
+	frankPassword  = testkit.FrankPassword
+	denyMessage    = testkit.DenyMessage
+	rolesClaim     = testkit.RolesClaim
+	cityClaim      = testkit.CityClaim
+	idNicknameName = testkit.NickClaim
 )
 
-// harness is an App provisioned on a fresh demo database and a Login
-// handler on it, with every log entry recorded.
+// harness is an App provisioned and started on a fresh demo database and a
+// Login handler on it, with every log entry recorded.
 type harness struct {
 	t     testing.TB
-	app   *App
+	app   *app.App
 	login *Login
 	logs  *observer.ObservedLogs
-	next  int // calls of the next handler
+	// dsn is the database the test created (as configured: a DSN with
+	// placeholders is not resolved).
+	dsn string
+	// next counts the calls of the next handler, in h and its copies.
+	next *int
 }
 
 // loginTestApp is the App configuration most tests use.
-func loginTestApp(dsn string) *App {
-	return &App{
+func loginTestApp(dsn string) *app.App {
+	return &app.App{
 		Issuer: loginIssuer,
-		Database: &DatabaseConfig{
+		Database: &app.DatabaseConfig{
 			DSN:               dsn,
 			UserQuery:         demo.DemoUserQuery,
 			RolesQuery:        demo.DemoRolesQuery,
 			PermissionsQuery:  demo.DemoPermissionsQuery,
 			OrganizationQuery: demo.DemoOrganizationQuery,
 		},
-		SigningKey: &SigningKeyConfig{Algorithm: "ES256"},
-		Clients: []*ClientConfig{
+		SigningKey: &app.SigningKeyConfig{Algorithm: "ES256"},
+		Clients: []*app.ClientConfig{
 			{ID: webClient, Secret: webSecret, Audiences: []string{loginAPI, loginAPI2},
 				Grants: []string{"password", "refresh_token"}, Scopes: []string{"read:orders", "write:orders"}},
 			{ID: spaClient, Audiences: []string{loginAPI}, Grants: []string{"password"}},
@@ -82,29 +86,29 @@ func loginTestApp(dsn string) *App {
 			{Kind: enrich.KindClaim, Name: rolesClaim, Expr: "roles"},
 			{Kind: enrich.KindClaim, Name: cityClaim, Expr: "user_metadata.city"},
 			{Kind: enrich.KindIDClaim, Name: idNicknameName, Expr: "user.nickname"},
-			{Kind: enrich.KindDeny, Expr: "has(app_metadata.blocked) && app_metadata.blocked", Message: denyMessage},
+			{Kind: enrich.KindDeny, Expr: testkit.DenyExpr, Message: denyMessage},
 		},
 	}
 }
 
 // newHarness provisions loginTestApp on a new demo database, after configure
 // (when not nil) has adjusted it.
-func newHarness(t testing.TB, configure func(*App)) *harness {
+func newHarness(t testing.TB, configure func(*app.App)) *harness {
 	t.Helper()
-	app := loginTestApp(storetest.NewDemoDatabase(t))
+	a := loginTestApp(storetest.NewDemoDatabase(t))
 	if configure != nil {
-		configure(app)
+		configure(a)
 	}
-	h, err := provisionHarness(t, app)
+	h, err := provisionHarness(t, a)
 	if err != nil {
 		t.Fatalf("provisioning: %v", err)
 	}
 	return h
 }
 
-// provisionHarness provisions app the way Caddy would (Provision, then
-// Validate, Cleanup also after a failure) and wires a Login handler to it.
-func provisionHarness(t testing.TB, app *App) (*harness, error) {
+// provisionHarness runs a the way Caddy would (Provision, Validate, Start;
+// Cleanup also after a failure) and wires a Login handler to it.
+func provisionHarness(t testing.TB, a *app.App) (*harness, error) {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	logger := zap.New(core)
@@ -112,9 +116,12 @@ func provisionHarness(t testing.TB, app *App) (*harness, error) {
 	t.Cleanup(cancel)
 	storage := &certmagic.FileStorage{Path: t.TempDir()}
 
-	h := &harness{t: t, app: app, logs: logs}
+	h := &harness{t: t, app: a, logs: logs, next: new(int)}
+	if a.Database != nil {
+		h.dsn = a.Database.DSN
+	}
 	t.Cleanup(func() {
-		if err := app.Cleanup(); err != nil {
+		if err := a.Cleanup(); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 		h.assertNoSecretsLogged()
@@ -124,17 +131,25 @@ func provisionHarness(t testing.TB, app *App) (*harness, error) {
 			}
 		}
 	})
-	if err := app.provision(ctx, storage, logger); err != nil {
+	if err := a.ProvisionWith(ctx, storage, logger); err != nil {
 		return nil, err
 	}
-	if err := app.Validate(); err != nil {
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	if err := a.Start(); err != nil {
 		return nil, err
 	}
 	h.login = new(Login)
-	if err := h.login.setup(app, logger); err != nil {
+	if err := h.login.Setup(a, logger); err != nil {
 		return nil, err
 	}
 	return h, nil
+}
+
+// useClock makes the grant flows read clock instead of the time.
+func (h *harness) useClock(clock *testkit.Clock) {
+	h.app.Grants().SetClock(clock.Now)
 }
 
 // with returns a copy of h that reports to t (for subtests).
@@ -147,15 +162,7 @@ func (h *harness) with(t testing.TB) *harness {
 // assertNoSecretsLogged fails when a password, client secret or token of
 // the fixtures appears in any log entry.
 func (h *harness) assertNoSecretsLogged() {
-	secrets := []string{alicePassword, bobPassword, evePassword, frankPassword, webSecret, m2mSecret, "eyJ"}
-	for _, e := range h.logs.All() {
-		text := e.Message + fmt.Sprint(e.ContextMap())
-		for _, s := range secrets {
-			if strings.Contains(text, s) {
-				h.t.Errorf("log entry %q contains a secret (%.3s…)", e.Message, s)
-			}
-		}
-	}
+	testkit.AssertNoSecretsLogged(h.t, "log entry", testkit.EntryLines(h.logs.All()), testkit.Secrets())
 }
 
 // loginRequest describes one call of the handler.
@@ -192,7 +199,7 @@ func (h *harness) do(req loginRequest) *httptest.ResponseRecorder {
 	}
 	w := httptest.NewRecorder()
 	next := caddyHandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		h.next++
+		*h.next++
 		w.WriteHeader(http.StatusTeapot)
 		return nil
 	})
@@ -222,32 +229,6 @@ func (h *harness) formFrom(ip string, params url.Values, header ...string) *http
 	return h.do(loginRequest{contentType: formType, body: params.Encode(), header: hdr, ip: ip})
 }
 
-// testClock is a settable clock for App.now.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock(now time.Time) *testClock { return &testClock{now: now} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Set(now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = now
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // jsonPost posts params as a JSON object.
 func (h *harness) jsonPost(params map[string]string, header ...string) *httptest.ResponseRecorder {
 	h.t.Helper()
@@ -264,108 +245,32 @@ type caddyHandlerFunc func(http.ResponseWriter, *http.Request) error
 func (f caddyHandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) error { return f(w, r) }
 
 // clientBasic is client_secret_basic: ID and secret form-encoded, then Base64.
-func clientBasic(id, secret string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
-}
+func clientBasic(id, secret string) string { return testkit.BasicAuth(id, secret) }
 
-// passwordForm is a password grant for alice by the web client (post auth).
+// passwordForm is a password grant for alice by the web client (post auth),
+// with testkit.Overrides.
 func passwordForm(extra ...string) url.Values {
-	v := url.Values{
-		"grant_type":    {"password"},
-		"username":      {alice},
-		"password":      {alicePassword},
-		"client_id":     {webClient},
-		"client_secret": {webSecret},
-	}
-	return withOverrides(v, extra)
-}
-
-// withOverrides applies name/value pairs to v: an empty value removes the
-// parameter, any other replaces it.
-func withOverrides(v url.Values, extra []string) url.Values {
-	for i := 0; i+1 < len(extra); i += 2 {
-		if extra[i+1] == "" {
-			v.Del(extra[i])
-			continue
-		}
-		v.Set(extra[i], extra[i+1])
-	}
-	return v
-}
-
-// oauthErr is an error response body.
-type oauthErr struct {
-	Error       string `json:"error"`
-	Description string `json:"error_description"`
+	return testkit.PasswordForm(webClient, webSecret, extra...)
 }
 
 // expectError checks an OAuth error answer and its no-store headers.
-func expectError(t testing.TB, w *httptest.ResponseRecorder, status int, code string) oauthErr {
+func expectError(t testing.TB, w *httptest.ResponseRecorder, status int, code string) testkit.OAuthError {
 	t.Helper()
-	if w.Code != status {
-		t.Fatalf("status = %d, want %d; body %s", w.Code, status, w.Body)
-	}
-	var e oauthErr
-	if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil {
-		t.Fatalf("error body %q: %v", w.Body, err)
-	}
-	if e.Error != code {
-		t.Fatalf("error = %q (%s), want %q", e.Error, e.Description, code)
-	}
-	expectNoStore(t, w)
-	return e
-}
-
-func expectNoStore(t testing.TB, w *httptest.ResponseRecorder) {
-	t.Helper()
-	if got := w.Header().Get("Cache-Control"); got != "no-store" {
-		t.Errorf("Cache-Control = %q, want no-store", got)
-	}
-	if got := w.Header().Get("Pragma"); got != "no-cache" {
-		t.Errorf("Pragma = %q, want no-cache", got)
-	}
-	if got := w.Header().Get("Content-Type"); got != "application/json" {
-		t.Errorf("Content-Type = %q, want application/json", got)
-	}
-}
-
-// tokenBody is a success body.
-type tokenBody struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int64  `json:"expires_in"`
-	Scope        string `json:"scope"`
-	IDToken      string `json:"id_token"`
-	RefreshToken string `json:"refresh_token"`
+	return testkit.ExpectError(t, testkit.Recorded(w), status, code)
 }
 
 // expectToken checks a success answer and returns its body, the raw JSON
 // keys included.
-func expectToken(t testing.TB, w *httptest.ResponseRecorder) (tokenBody, map[string]any) {
+func expectToken(t testing.TB, w *httptest.ResponseRecorder) (testkit.TokenResponse, map[string]any) {
 	t.Helper()
-	if w.Code != http.StatusOK {
-		t.Fatalf("status = %d, want 200; body %s", w.Code, w.Body)
-	}
-	expectNoStore(t, w)
-	var body tokenBody
-	var raw map[string]any
-	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(w.Body.Bytes(), &raw); err != nil {
-		t.Fatal(err)
-	}
-	if body.AccessToken == "" || body.TokenType != "Bearer" {
-		t.Fatalf("bad token body %s", w.Body)
-	}
-	return body, raw
+	return testkit.ExpectToken(t, testkit.Recorded(w))
 }
 
 // parseJWT verifies raw with the app's keys (the key's pinned algorithm
 // only) and returns its header and claims.
 func (h *harness) parseJWT(raw string) (map[string]any, jwt.MapClaims) {
 	h.t.Helper()
-	ks := h.app.keys.KeySet()
+	ks := h.app.KeySet()
 	claims := jwt.MapClaims{}
 	tok, err := jwt.ParseWithClaims(raw, claims, func(tok *jwt.Token) (any, error) {
 		kid, _ := tok.Header["kid"].(string)
@@ -387,4 +292,16 @@ func (h *harness) parseJWT(raw string) (map[string]any, jwt.MapClaims) {
 // enrichClaim is a `claim NAME EXPR` rule.
 func enrichClaim(name, expr string) enrich.Rule {
 	return enrich.Rule{Kind: enrich.KindClaim, Name: name, Expr: expr}
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }

@@ -11,13 +11,15 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	_ "github.com/caddyserver/caddy/v2/modules/filestorage" // caddy.storage.file_system
 
+	"github.com/claimgate/claimgate/app"
+	"github.com/claimgate/claimgate/internal/testkit"
 	"github.com/claimgate/claimgate/store/storetest"
 )
 
-// caddyConfig is a whole Caddy JSON config: the claimgate app (when app is
+// caddyConfig is a whole Caddy JSON config: the claimgate app (when a is
 // not nil) and one HTTP server with claimgate_login in front of a static
 // response.
-func caddyConfig(t *testing.T, addr string, app *App) []byte {
+func caddyConfig(t *testing.T, addr string, a *app.App) []byte {
 	t.Helper()
 	apps := map[string]any{
 		"http": map[string]any{"servers": map[string]any{"srv0": map[string]any{
@@ -29,8 +31,8 @@ func caddyConfig(t *testing.T, addr string, app *App) []byte {
 			}}},
 		}}},
 	}
-	if app != nil {
-		apps["claimgate"] = app
+	if a != nil {
+		apps["claimgate"] = a
 	}
 	cfg, err := json.Marshal(map[string]any{
 		"admin":   map[string]any{"disabled": true, "config": map[string]any{"persist": false}},
@@ -48,8 +50,8 @@ func caddyConfig(t *testing.T, addr string, app *App) []byte {
 // handler finds the app with ctx.App, keys live in the configured storage.
 func TestCaddyConfig(t *testing.T) {
 	addr := closedPort(t)
-	app := loginTestApp(storetest.NewDemoDatabase(t))
-	if err := caddy.Load(caddyConfig(t, addr, app), true); err != nil {
+	a := loginTestApp(storetest.NewDemoDatabase(t))
+	if err := caddy.Load(caddyConfig(t, addr, a), true); err != nil {
 		t.Fatalf("loading the config: %v", err)
 	}
 	t.Cleanup(func() {
@@ -68,7 +70,7 @@ func TestCaddyConfig(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"id_token"`) {
 		t.Fatalf("token: %d %s", resp.StatusCode, body)
 	}
-	var tok tokenBody
+	var tok testkit.TokenResponse
 	if err := json.Unmarshal(body, &tok); err != nil {
 		t.Fatal(err)
 	}
