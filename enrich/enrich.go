@@ -83,8 +83,8 @@ func (e *DeniedError) Error() string {
 func (e *DeniedError) Unwrap() error { return e.Cause }
 
 // reserved are the claims claimgate sets itself or that carry protocol
-// meaning (SPEC §2). Auth0 also restricts `roles`; the SPEC does not, so a
-// rule may set it.
+// meaning. Auth0 also restricts `roles`; claimgate does not, so a rule may
+// set it (most migrated Actions do).
 var reserved = map[string]bool{
 	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
 	"client_id": true, "scope": true, "azp": true, "typ": true, "cty": true, "auth_time": true,
@@ -427,7 +427,7 @@ func (p *Program) warnOnce(c *compiled, err error) {
 }
 
 // isMissingKey reports CEL's "no such key" (app_metadata.plan when the user
-// has no plan), which the SPEC treats as "omit the claim".
+// has no plan), which means "omit the claim".
 func isMissingKey(err error) bool {
 	return strings.HasPrefix(err.Error(), "no such key")
 }

@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
-// specRules are the claim and deny lines of SPEC §2's example.
+// specRules are the claim and deny lines of the README's example global option.
 var specRules = []Rule{
 	{Kind: KindClaim, Name: "https://example.test/roles", Expr: "roles"},
 	{Kind: KindClaim, Name: "https://example.test/org_id", Expr: "app_metadata.org_id"},
@@ -736,7 +736,7 @@ func FuzzCompile(f *testing.F) {
 }
 
 // FuzzEvaluate feeds arbitrary JSON metadata (what a user can put in
-// user_metadata) to the SPEC rules and a few that reshape it.
+// user_metadata) to the example rules and a few that reshape it.
 func FuzzEvaluate(f *testing.F) {
 	f.Add(`{"city":"Lyon"}`, `{"org_id":"o","blocked":false}`)
 	f.Add(`{"city":{"a":[1,2,{"b":null}]}}`, `{"blocked":"yes"}`)

@@ -28,7 +28,7 @@ const (
 const (
 	// costLimit bounds the runtime cost of one rule (about one unit per
 	// operation, more for string and list work that scales with size). The
-	// SPEC's rules cost 1 to 4 units; permissions.filter(p, p.startsWith(…))
+	// README's example rules cost 1 to 4 units; permissions.filter(p, p.startsWith(…))
 	// costs 15 per permission, so a few thousand permissions still fit. A
 	// rule that hits the limit has spent a few milliseconds of CPU.
 	costLimit = 50_000
@@ -36,8 +36,8 @@ const (
 	maxExprSize = 8 * 1024
 )
 
-// Variables lists the names an expression can read, in the order the SPEC
-// documents them.
+// Variables lists the names an expression can read, in the order the
+// README documents them.
 func Variables() []string {
 	return []string{varUser, varAppMetadata, varUserMetadata, varRoles, varPermissions,
 		varOrganization, varClientID, varAudience, varScope, varGrantType}
