@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 
+	"github.com/claimgate/claimgate/internal/testkit"
 	"github.com/claimgate/claimgate/store/storetest"
 )
 
@@ -171,14 +172,14 @@ func TestQuickstart(t *testing.T) {
 
 	// The README's other demo users log in too; frank is denied by the rule.
 	for _, email := range []string{bob, carol, dave} {
-		u := demoUser(t, email)
+		u := testkit.DemoUser(t, email)
 		if resp := e.postForm(form("grant_type", "password", "client_id", "demo-backend", "client_secret", "demo-secret",
 			"username", u.Email, "password", u.Password)); resp.status != http.StatusOK {
 			t.Errorf("login %s: %s", email, resp)
 		}
 	}
 	resp = e.postForm(form("grant_type", "password", "client_id", "demo-backend", "client_secret", "demo-secret",
-		"username", frank, "password", demoUser(t, frank).Password))
+		"username", frank, "password", testkit.DemoUser(t, frank).Password))
 	if got := resp.oauthError(t); resp.status != http.StatusForbidden || got.Description != denyMessage {
 		t.Errorf("frank: %s, want 403 %q", resp, denyMessage)
 	}

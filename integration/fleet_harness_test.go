@@ -30,6 +30,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/claimgate/claimgate/demo"
+	"github.com/claimgate/claimgate/internal/testkit"
 	"github.com/claimgate/claimgate/store/storetest"
 )
 
@@ -59,13 +60,8 @@ type fleetUser struct {
 // fleetDemoUser returns the demo user with that email.
 func fleetDemoUser(t testing.TB, email string) fleetUser {
 	t.Helper()
-	for _, u := range demo.DemoUsers {
-		if u.Email == email {
-			return fleetUser{id: u.ID, email: u.Email, password: u.Password}
-		}
-	}
-	t.Fatalf("no demo user %s", email)
-	return fleetUser{}
+	u := testkit.DemoUser(t, email)
+	return fleetUser{id: u.ID, email: u.Email, password: u.Password}
 }
 
 // fleetOptions vary the fleet configuration.
@@ -224,10 +220,9 @@ func newFleet(t *testing.T) *fleet {
 			Transport: &http.Transport{DisableKeepAlives: true},
 		},
 	}
-	for _, u := range demo.DemoUsers {
-		f.secret(u.Password)
+	for _, s := range testkit.Secrets(fleetSecret) {
+		f.secret(s)
 	}
-	f.secret(fleetSecret)
 	return f
 }
 
@@ -445,13 +440,7 @@ func (in *instance) checkLog(t *testing.T) {
 	in.f.mu.Lock()
 	secrets := append([]string(nil), in.f.secrets...)
 	in.f.mu.Unlock()
-	for _, line := range strings.Split(string(b), "\n") {
-		for _, s := range secrets {
-			if strings.Contains(line, s) {
-				t.Errorf("%s logged a secret (%.4s…): %s", in.name, s, truncate(line, 300))
-			}
-		}
-	}
+	testkit.AssertNoSecretsLogged(t, in.name+"'s log", testkit.LogLines(b), secrets)
 	if t.Failed() {
 		t.Logf("%s's log (tail):\n%s", in.name, in.logTail(60))
 	}
@@ -466,15 +455,12 @@ type fleetResponse struct {
 }
 
 func (r fleetResponse) String() string {
-	return fmt.Sprintf("%d %s", r.status, truncate(string(r.body), 300))
+	return fmt.Sprintf("%d %s", r.status, testkit.Truncate(string(r.body), 300))
 }
 
 // oauth decodes an RFC 6749 §5.2 error body ("" fields when it is not one).
 func (r fleetResponse) oauth() (code, desc string) {
-	var e struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}
+	var e testkit.OAuthError
 	_ = json.Unmarshal(r.body, &e)
 	return e.Error, e.Description
 }
@@ -663,26 +649,7 @@ func (f *fleet) runClaimgate(args ...string) (string, error) {
 // claimgateTables lists the claimgate_ tables in the test's database.
 func (f *fleet) claimgateTables(t testing.TB) []string {
 	t.Helper()
-	db := storetest.Open(t, f.dsn)
-	rows, err := db.Query("SHOW TABLES")
-	if err != nil {
-		t.Fatalf("SHOW TABLES: %v", err)
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(strings.ToLower(name), "claimgate_") {
-			names = append(names, strings.ToLower(name))
-		}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return names
+	return testkit.ClaimgateTables(t, storetest.Open(t, f.dsn))
 }
 
 // tcpProxy forwards loopback connections to a database, and can cut it off:

@@ -23,59 +23,48 @@ import (
 
 	_ "github.com/claimgate/claimgate" // the claimgate modules and directives
 	"github.com/claimgate/claimgate/demo"
+	"github.com/claimgate/claimgate/internal/testkit"
 )
 
 // Fixtures of the test configuration (see configTemplate).
 const (
 	adminAddr = "localhost:2999" // caddytest's default admin endpoint
 
-	apiAudience     = "https://api.example.test"
-	reportsAudience = "https://reports.example.test"
+	apiAudience     = testkit.APIAudience
+	reportsAudience = testkit.ReportsAudience
 
-	webClient = "web-backend"
-	webSecret = "web-secret"
+	webClient = testkit.WebClient
+	webSecret = testkit.WebSecret
 	// oddClient's secret needs form-urlencoding inside Basic credentials
 	// (RFC 6749 §2.3.1).
 	oddClient = "odd-backend"
-	oddSecret = "s3cr:et+/%&= é"
-	spaClient = "spa" // public client
-	m2mClient = "m2m" // may not use the password grant
-	m2mSecret = "m2m-secret"
+	oddSecret = testkit.OddSecret
+	spaClient = testkit.SPAClient // public client
+	m2mClient = testkit.M2MClient // may not use the password grant
+	m2mSecret = testkit.M2MSecret
 
-	rolesClaim  = "https://example.test/roles"
+	rolesClaim  = testkit.RolesClaim
 	orgClaim    = "https://example.test/org_id"
-	cityClaim   = "https://example.test/city"
+	cityClaim   = testkit.CityClaim
 	adminClaim  = "https://example.test/is_admin"
-	nickClaim   = "https://example.test/nick" // an id_claim
-	denyMessage = "This account is blocked."
-	realm       = "Username-Password-Authentication"
+	nickClaim   = testkit.NickClaim // an id_claim
+	denyMessage = testkit.DenyMessage
+	realm       = testkit.Realm
 
-	wrongCredentials = "Wrong email or password."
+	wrongCredentials = testkit.WrongCredentials
 
 	upstreamBody = "upstream ok"
 	nextBody     = "next handler"
 )
 
-// demoUser returns the demo user with that email.
-func demoUser(t testing.TB, email string) demo.DemoUser {
-	t.Helper()
-	for _, u := range demo.DemoUsers {
-		if u.Email == email {
-			return u
-		}
-	}
-	t.Fatalf("no demo user %s", email)
-	return demo.DemoUser{}
-}
-
 // Demo users by role in the tests.
 const (
-	alice = "alice@example.test" // bcrypt $2a$, admin+editor, org_acme
-	bob   = "bob@example.test"   // argon2id, editor, org_globex
-	carol = "carol@example.test" // bcrypt $2y$
-	dave  = "dave@example.test"  // pbkdf2_sha256, no roles
-	eve   = "eve@example.test"   // blocked column
-	frank = "frank@example.test" // denied by the deny rule
+	alice = testkit.Alice // bcrypt $2a$, admin+editor, org_acme
+	bob   = testkit.Bob   // argon2id, editor, org_globex
+	carol = testkit.Carol // bcrypt $2y$
+	dave  = testkit.Dave  // pbkdf2_sha256, no roles
+	eve   = testkit.Eve   // blocked column
+	frank = testkit.Frank // denied by the deny rule
 )
 
 // options vary the test configuration.
@@ -316,17 +305,8 @@ func (e *env) assertNoSecretsLogged(t *testing.T) {
 		t.Logf("Caddy's log (last %d lines of %d):\n%s", min(len(lines), 80), len(lines),
 			strings.Join(lines[max(0, len(lines)-80):], "\n"))
 	}
-	secrets := []string{webSecret, oddSecret, m2mSecret, longPassword[:40], plainPassword, "eyJ"}
-	for _, u := range demo.DemoUsers {
-		secrets = append(secrets, u.Password)
-	}
-	for _, line := range strings.Split(string(log), "\n") {
-		for _, s := range secrets {
-			if strings.Contains(line, s) {
-				t.Errorf("Caddy's log has a secret (%.3s…): %s", s, truncate(line, 400))
-			}
-		}
-	}
+	testkit.AssertNoSecretsLogged(t, "Caddy's log", testkit.LogLines(log),
+		testkit.Secrets(longPassword[:40], plainPassword))
 }
 
 var (
@@ -463,31 +443,14 @@ type response struct {
 	body   []byte
 }
 
-// oauthError is an RFC 6749 §5.2 error body.
-type oauthError struct {
-	Error       string `json:"error"`
-	Description string `json:"error_description"`
-}
-
 func (r response) String() string {
-	return fmt.Sprintf("%d %s", r.status, truncate(string(r.body), 300))
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
+	return fmt.Sprintf("%d %s", r.status, testkit.Truncate(string(r.body), 300))
 }
 
 // oauthError decodes the body as an OAuth error.
-func (r response) oauthError(t testing.TB) oauthError {
+func (r response) oauthError(t testing.TB) testkit.OAuthError {
 	t.Helper()
-	var e oauthError
-	if err := json.Unmarshal(r.body, &e); err != nil {
-		t.Errorf("error body %q is not JSON: %v", truncate(string(r.body), 200), err)
-	}
-	return e
+	return testkit.DecodeError(t, r.body)
 }
 
 // do sends req to base and reads the whole answer. A transport error is
@@ -565,24 +528,11 @@ func headers(kv ...string) http.Header {
 	return h
 }
 
-// basicAuth is an Authorization header value for client_secret_basic.
-func basicAuth(id, secret string) string {
-	raw := url.QueryEscape(id) + ":" + url.QueryEscape(secret)
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(raw))
-}
-
 // b64std is standard Base64 (what Basic credentials use).
 func b64std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 // tokenResponse is the token endpoint's success body.
-type tokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int64  `json:"expires_in"`
-	Scope        string `json:"scope"`
-	IDToken      string `json:"id_token"`
-	RefreshToken string `json:"refresh_token"`
-}
+type tokenResponse = testkit.TokenResponse
 
 // login runs the password grant for the web-backend client (client_secret_post)
 // with extra form parameters, and fails the test unless it succeeds.
@@ -599,13 +549,7 @@ func (e *env) login(t testing.TB, username, password string, extra ...string) to
 
 func decodeToken(t testing.TB, resp response) tokenResponse {
 	t.Helper()
-	var tr tokenResponse
-	if err := json.Unmarshal(resp.body, &tr); err != nil {
-		t.Fatalf("token response %q: %v", resp.body, err)
-	}
-	if tr.AccessToken == "" || tr.TokenType != "Bearer" || tr.ExpiresIn <= 0 {
-		t.Errorf("token response %s lacks access_token, token_type Bearer or expires_in", resp.body)
-	}
+	tr, _ := testkit.DecodeToken(t, resp.body)
 	return tr
 }
 

@@ -13,7 +13,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 
@@ -134,25 +133,6 @@ func checkJWKS(t testing.TB, set jwkSet) {
 			t.Errorf("key %s: %v", k.Kid, err)
 		}
 	}
-}
-
-// unverifiedParts splits a compact JWS and decodes its header and payload.
-func unverifiedParts(t testing.TB, tok string) (header, payload map[string]any) {
-	t.Helper()
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		t.Fatalf("token %.20q… has %d parts", tok, len(parts))
-	}
-	for i, dst := range []*map[string]any{&header, &payload} {
-		raw, err := b64(parts[i])
-		if err != nil {
-			t.Fatalf("token part %d: %v", i, err)
-		}
-		if err := json.Unmarshal(raw, dst); err != nil {
-			t.Fatalf("token part %d: %v", i, err)
-		}
-	}
-	return header, payload
 }
 
 // encodeSegment is base64url(JSON(v)).

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/claimgate/claimgate/internal/testkit"
 )
 
 // TestVerifyLocalKeyFile loads `signing_key ES256 file PATH` with a key the
@@ -52,7 +54,7 @@ func TestVerifyLocalKeyFile(t *testing.T) {
 	}
 
 	// Logins are signed with the file's key.
-	tr := e.login(t, alice, demoUser(t, alice).Password)
+	tr := e.login(t, alice, testkit.DemoUser(t, alice).Password)
 	if _, err := jwt.Parse(tr.AccessToken, func(*jwt.Token) (any, error) { return &key.PublicKey, nil },
 		jwt.WithValidMethods([]string{"ES256"})); err != nil {
 		t.Errorf("login token does not verify with the key file: %v", err)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/claimgate/claimgate/internal/testkit"
 )
 
 // passwordForm is a web-backend password grant (client_secret_post) for
@@ -20,7 +22,7 @@ func passwordForm(username, password string, extra ...string) string {
 // order the SPEC checks them. One Caddy config serves all subtests.
 func TestLogin(t *testing.T) {
 	e := start(t, options{})
-	alicePW := demoUser(t, alice).Password
+	alicePW := testkit.DemoUser(t, alice).Password
 
 	t.Run("success", func(t *testing.T) { testLoginSuccess(t, e, alicePW) })
 	t.Run("hash formats", func(t *testing.T) { testHashFormats(t, e) })
@@ -42,8 +44,8 @@ func testRevoke(t *testing.T, e *env) {
 	for name, resp := range map[string]response{
 		"unknown token, post": revoke(form("token", "no-such-token", "client_id", webClient, "client_secret", webSecret)),
 		"unknown token, Basic": revoke(form("token", "no-such-token", "token_type_hint", "refresh_token"),
-			"Authorization", basicAuth(webClient, webSecret)),
-		"an access token": revoke(form("token", e.login(t, alice, demoUser(t, alice).Password).AccessToken,
+			"Authorization", testkit.BasicAuth(webClient, webSecret)),
+		"an access token": revoke(form("token", e.login(t, alice, testkit.DemoUser(t, alice).Password).AccessToken,
 			"client_id", webClient, "client_secret", webSecret)),
 	} {
 		if resp.status != http.StatusOK || len(resp.body) != 0 {
@@ -79,19 +81,19 @@ func testLoginSuccess(t *testing.T, e *env, alicePW string) {
 		{"JSON, client_secret_post", func() response { return e.postJSON(aliceJSON) }, ""},
 		{"form, client_secret_basic", func() response {
 			return e.postForm(form("grant_type", "password", "username", alice, "password", alicePW),
-				"Authorization", basicAuth(webClient, webSecret))
+				"Authorization", testkit.BasicAuth(webClient, webSecret))
 		}, ""},
 		{"JSON, client_secret_basic", func() response {
 			return e.postJSON(map[string]string{"grant_type": "password", "username": alice, "password": alicePW},
-				"Authorization", basicAuth(webClient, webSecret))
+				"Authorization", testkit.BasicAuth(webClient, webSecret))
 		}, ""},
 		{"Basic with client_id also in the body", func() response {
 			return e.postForm(form("grant_type", "password", "client_id", webClient, "username", alice, "password", alicePW),
-				"Authorization", basicAuth(webClient, webSecret))
+				"Authorization", testkit.BasicAuth(webClient, webSecret))
 		}, ""},
 		{"secret with reserved characters, Basic (form-urlencoded inside)", func() response {
 			return e.postForm(form("grant_type", "password", "username", alice, "password", alicePW),
-				"Authorization", basicAuth(oddClient, oddSecret))
+				"Authorization", testkit.BasicAuth(oddClient, oddSecret))
 		}, ""},
 		{"secret with reserved characters, post", func() response {
 			return e.postForm(form("grant_type", "password", "client_id", oddClient, "client_secret", oddSecret,
@@ -158,10 +160,10 @@ func testLoginSuccess(t *testing.T, e *env, alicePW string) {
 // testHashFormats logs in each demo user whose hash has another format.
 func testHashFormats(t *testing.T, e *env) {
 	for _, email := range []string{alice, bob, carol, dave} {
-		u := demoUser(t, email)
+		u := testkit.DemoUser(t, email)
 		t.Run(u.Scheme+" "+u.PasswordHash[:4], func(t *testing.T) {
 			tr := e.login(t, u.Email, u.Password)
-			_, claims := unverifiedParts(t, tr.AccessToken)
+			_, claims := testkit.JWTParts(t, tr.AccessToken)
 			if claims["sub"] != itoa(u.ID) {
 				t.Errorf("sub = %v, want %d", claims["sub"], u.ID)
 			}
@@ -309,10 +311,10 @@ func testLoginErrors(t *testing.T, e *env, alicePW string) {
 		{name: "public client sending a secret", send: post(form("grant_type", "password", "client_id", spaClient,
 			"client_secret", "anything", "username", alice, "password", alicePW)), status: 401, code: "invalid_client"},
 		{name: "wrong secret, Basic", send: post(form("grant_type", "password", "username", alice, "password", alicePW),
-			"Authorization", basicAuth(webClient, "wrong")),
+			"Authorization", testkit.BasicAuth(webClient, "wrong")),
 			status: 401, code: "invalid_client", header: map[string]string{"WWW-Authenticate": "Basic"}},
 		{name: "unknown client, Basic", send: post(form("grant_type", "password", "username", alice, "password", alicePW),
-			"Authorization", basicAuth("nobody", webSecret)),
+			"Authorization", testkit.BasicAuth("nobody", webSecret)),
 			status: 401, code: "invalid_client", header: map[string]string{"WWW-Authenticate": "Basic"}},
 		{name: "malformed Basic", send: post(form("grant_type", "password", "username", alice, "password", alicePW),
 			"Authorization", "Basic %%%not-base64"),
@@ -321,10 +323,10 @@ func testLoginErrors(t *testing.T, e *env, alicePW string) {
 			"Authorization", "Basic "+b64std(oddClient+":"+oddSecret)),
 			status: 401, code: "invalid_client", header: map[string]string{"WWW-Authenticate": "Basic"}},
 		{name: "Basic and client_secret together", send: post(form("grant_type", "password", "client_secret", webSecret,
-			"username", alice, "password", alicePW), "Authorization", basicAuth(webClient, webSecret)),
+			"username", alice, "password", alicePW), "Authorization", testkit.BasicAuth(webClient, webSecret)),
 			status: 400, code: "invalid_request"},
 		{name: "Basic for one client, client_id of another", send: post(form("grant_type", "password", "client_id", spaClient,
-			"username", alice, "password", alicePW), "Authorization", basicAuth(webClient, webSecret)),
+			"username", alice, "password", alicePW), "Authorization", testkit.BasicAuth(webClient, webSecret)),
 			status: 400, code: "invalid_request"},
 		// grant allowed for the client
 		{name: "client without the password grant", send: post(form("grant_type", "password", "client_id", m2mClient,
@@ -372,7 +374,7 @@ func testLoginErrors(t *testing.T, e *env, alicePW string) {
 			status: 403, code: "access_denied"},
 		{name: "SQL in organization", send: post(passwordForm(alice, alicePW, "organization", "x' OR '1'='1")),
 			status: 403, code: "access_denied"},
-		{name: "deny rule", send: post(passwordForm(frank, demoUser(t, frank).Password)),
+		{name: "deny rule", send: post(passwordForm(frank, testkit.DemoUser(t, frank).Password)),
 			status: 403, code: "access_denied", desc: denyMessage},
 		{name: "deny rule that fails to evaluate (fail closed)", send: post(passwordForm(errdeny, alicePW)),
 			status: 403, code: "access_denied", notDesc: "Never shown: the rule errors."},
@@ -424,10 +426,10 @@ func testLoginErrorOrder(t *testing.T, e *env, alicePW string) {
 			"client_secret", webSecret, "username", frank, "password", "wrong"),
 			status: 400, code: "invalid_grant", desc: wrongCredentials},
 		{name: "blocked user before organization", send: post("grant_type", "password", "client_id", webClient,
-			"client_secret", webSecret, "username", eve, "password", demoUser(t, eve).Password, "organization", "org_globex"),
+			"client_secret", webSecret, "username", eve, "password", testkit.DemoUser(t, eve).Password, "organization", "org_globex"),
 			status: 400, code: "invalid_grant", desc: wrongCredentials},
 		{name: "organization before deny rules", send: post("grant_type", "password", "client_id", webClient,
-			"client_secret", webSecret, "username", frank, "password", demoUser(t, frank).Password,
+			"client_secret", webSecret, "username", frank, "password", testkit.DemoUser(t, frank).Password,
 			"organization", "org_acme"), status: 403, code: "access_denied", notDesc: denyMessage},
 	}
 	for _, tc := range cases {
@@ -443,7 +445,7 @@ func testUniformBadCredentials(t *testing.T, e *env, alicePW string) {
 		{"unknown user", "nobody@example.test", alicePW},
 		{"wrong password", alice, "correct horse battery stapler"},
 		{"password in another case", alice, strings.ToUpper(alicePW)},
-		{"blocked user, right password", eve, demoUser(t, eve).Password},
+		{"blocked user, right password", eve, testkit.DemoUser(t, eve).Password},
 		{"bcrypt password over 72 bytes (73, first 72 right)", longpw, longPassword + "X"},
 		{"bcrypt password over 72 bytes (alice)", alice, alicePW + strings.Repeat("!", 73)},
 		{"unknown hash format", plain, plainPassword},

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/claimgate/claimgate/internal/testkit"
 )
 
 // discovery fetches path (a discovery document) and decodes it.
@@ -155,7 +157,7 @@ func stringList(v any) []string {
 func TestAccessTokens(t *testing.T) {
 	e := start(t, options{})
 	set := e.fetchJWKS(t)
-	alicePW := demoUser(t, alice).Password
+	alicePW := testkit.DemoUser(t, alice).Password
 
 	t.Run("alice with openid and an organization", func(t *testing.T) {
 		before := time.Now().Unix()
@@ -219,7 +221,7 @@ func TestAccessTokens(t *testing.T) {
 	})
 
 	t.Run("dave without roles or metadata", func(t *testing.T) {
-		tr := e.login(t, dave, demoUser(t, dave).Password)
+		tr := e.login(t, dave, testkit.DemoUser(t, dave).Password)
 		if tr.IDToken != "" {
 			t.Error("id_token without openid")
 		}
@@ -242,8 +244,8 @@ func TestAccessTokens(t *testing.T) {
 	})
 
 	t.Run("audience and jti", func(t *testing.T) {
-		a := e.login(t, bob, demoUser(t, bob).Password, "audience", reportsAudience)
-		b := e.login(t, bob, demoUser(t, bob).Password, "audience", reportsAudience)
+		a := e.login(t, bob, testkit.DemoUser(t, bob).Password, "audience", reportsAudience)
+		b := e.login(t, bob, testkit.DemoUser(t, bob).Password, "audience", reportsAudience)
 		_, ca := verifyJWT(t, set, a.AccessToken, e.issuer, reportsAudience)
 		_, cb := verifyJWT(t, set, b.AccessToken, e.issuer, reportsAudience)
 		if ca["jti"] == cb["jti"] {
@@ -256,7 +258,7 @@ func TestAccessTokens(t *testing.T) {
 
 	t.Run("ID token with the public client", func(t *testing.T) {
 		resp := e.postForm(form("grant_type", "password", "client_id", spaClient, "username", carol,
-			"password", demoUser(t, carol).Password, "scope", "openid profile email"))
+			"password", testkit.DemoUser(t, carol).Password, "scope", "openid profile email"))
 		tr := decodeToken(t, resp)
 		_, id := verifyJWT(t, set, tr.IDToken, e.issuer, spaClient)
 		if id["sub"] != "3" {
@@ -328,7 +330,7 @@ func TestSigningKeys(t *testing.T) {
 				t.Errorf("id_token_signing_alg_values_supported = %v, want %s", algs, tc.alg)
 			}
 
-			tr := e.login(t, alice, demoUser(t, alice).Password, "scope", "openid")
+			tr := e.login(t, alice, testkit.DemoUser(t, alice).Password, "scope", "openid")
 			header, _ := verifyJWT(t, set, tr.AccessToken, e.issuer, apiAudience)
 			if header["alg"] != tc.alg {
 				t.Errorf("alg = %v, want %s", header["alg"], tc.alg)

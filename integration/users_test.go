@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/claimgate/claimgate/internal/testkit"
 	"github.com/claimgate/claimgate/store/storetest"
 )
 
@@ -59,11 +60,11 @@ func extraUsersDatabase(t testing.TB) string {
 		id                             int
 		email, hash, appMeta, userMeta string
 	}{
-		{7, mallory, demoUser(t, alice).PasswordHash, `{"org_id":"org_acme"}`, string(city)},
+		{7, mallory, testkit.DemoUser(t, alice).PasswordHash, `{"org_id":"org_acme"}`, string(city)},
 		{8, longpw, string(longHash), `{}`, `{}`},
 		{9, plain, plainPassword, `{}`, `{}`},
-		{10, errdeny, demoUser(t, alice).PasswordHash, `{}`, `{}`},
-		{11, bigclaims, demoUser(t, alice).PasswordHash, `{}`, string(bigCity)},
+		{10, errdeny, testkit.DemoUser(t, alice).PasswordHash, `{}`, `{}`},
+		{11, bigclaims, testkit.DemoUser(t, alice).PasswordHash, `{}`, string(bigCity)},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

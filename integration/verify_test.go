@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/claimgate/claimgate/internal/testkit"
 )
 
 // forged is the value tests put in identity headers a client must not set.
@@ -70,9 +72,9 @@ func wantUnauthorized(t testing.TB, resp response, calls int, wantError string) 
 // gets verified claims as headers and never a client's copy of them.
 func TestVerify(t *testing.T) {
 	e := start(t, options{})
-	alicePW := demoUser(t, alice).Password
+	alicePW := testkit.DemoUser(t, alice).Password
 	aliceToken := e.login(t, alice, alicePW).AccessToken
-	daveToken := e.login(t, dave, demoUser(t, dave).Password).AccessToken
+	daveToken := e.login(t, dave, testkit.DemoUser(t, dave).Password).AccessToken
 
 	t.Run("claims reach the upstream", func(t *testing.T) {
 		resp, calls, got := e.call(e.base, "/api/orders", aliceToken)
@@ -191,7 +193,7 @@ func TestVerify(t *testing.T) {
 		if resp.status != http.StatusOK || calls != 1 || got.Get("X-User-Id") != "1" {
 			t.Errorf("admin alice: got %s, upstream calls %d, X-User-Id %q", resp, calls, got.Get("X-User-Id"))
 		}
-		bobToken := e.login(t, bob, demoUser(t, bob).Password).AccessToken
+		bobToken := e.login(t, bob, testkit.DemoUser(t, bob).Password).AccessToken
 		for name, tok := range map[string]string{"editor": bobToken, "no roles": daveToken} {
 			resp, calls, _ := e.call(e.base, "/admin/users", tok, "X-User-Id", forged)
 			if resp.status != http.StatusForbidden || calls != 0 {
@@ -206,7 +208,7 @@ func TestVerify(t *testing.T) {
 	t.Run("missing token", func(t *testing.T) {
 		for name, h := range map[string][]string{
 			"no Authorization":  nil,
-			"Basic credentials": {"Authorization", basicAuth("alice", "x")},
+			"Basic credentials": {"Authorization", testkit.BasicAuth("alice", "x")},
 			"Bearer, no token":  {"Authorization", "Bearer"},
 			"other scheme":      {"Authorization", "Token " + aliceToken},
 			"token in a cookie": {"Cookie", "access_token=" + aliceToken},
@@ -319,7 +321,7 @@ func testForgedSpelling(t *testing.T, e *env, name, token string) {
 // attackTokens derives the classic JWT attacks from a genuine token.
 func attackTokens(t *testing.T, set jwkSet, genuine string) map[string]string {
 	parts := strings.Split(genuine, ".")
-	header, payload := unverifiedParts(t, genuine)
+	header, payload := testkit.JWTParts(t, genuine)
 	kid, _ := header["kid"].(string)
 	var pub *rsa.PublicKey
 	for _, k := range set.Keys {
