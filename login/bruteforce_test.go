@@ -90,7 +90,18 @@ func TestBruteForceDefaultMaxFailures(t *testing.T) {
 	expectBlocked(t, h.formFrom(ipA, passwordForm("username", mallory)), 3600)
 	// Spellings the user table's collation treats as equal share the counter
 	// (a leading space is not such a spelling: it would not find the user).
-	expectBlocked(t, h.formFrom(ipA, passwordForm("username", "MALLORY@Example.test")), 3600)
+	// Whether another case is one depends on the server: MariaDB's default
+	// collation ignores case, the embedded server's (utf8mb4_0900_bin) does
+	// not. The user table answers which.
+	var caseless int
+	if err := h.db().QueryRow("SELECT COUNT(*) FROM users WHERE email = ?", "ALICE@Example.test").Scan(&caseless); err != nil {
+		t.Fatal(err)
+	}
+	if respelt := h.formFrom(ipA, passwordForm("username", "MALLORY@Example.test")); caseless == 1 {
+		expectBlocked(t, respelt, 3600)
+	} else {
+		expectError(t, respelt, http.StatusBadRequest, "invalid_grant")
+	}
 	expectError(t, h.formFrom(ipB, passwordForm("username", mallory)), http.StatusBadRequest, "invalid_grant")
 }
 
