@@ -180,11 +180,11 @@ func TestBuildUserRowChecks(t *testing.T) {
 		wantLog string
 	}{
 		{name: "no user_id", cols: []column{fakeColumn{"id", "INT"}, fakeColumn{"password_hash", "VARCHAR"}},
-			vals: []any{int64(1), []byte("h")}, wantErr: ErrUnavailable},
+			vals: []any{int64(1), []byte("h")}, wantErr: ErrMisconfigured},
 		{name: "no password_hash", cols: []column{fakeColumn{"user_id", "INT"}, fakeColumn{"password", "VARCHAR"}},
-			vals: []any{int64(1), []byte("h")}, wantErr: ErrUnavailable},
+			vals: []any{int64(1), []byte("h")}, wantErr: ErrMisconfigured},
 		{name: "duplicate column", cols: []column{fakeColumn{"user_id", "INT"}, fakeColumn{"password_hash", "VARCHAR"}, fakeColumn{"USER_ID", "INT"}},
-			vals: []any{int64(1), []byte("h"), int64(2)}, wantErr: ErrUnavailable},
+			vals: []any{int64(1), []byte("h"), int64(2)}, wantErr: ErrMisconfigured},
 		{name: "NULL user_id", cols: []column{fakeColumn{"user_id", "INT"}, fakeColumn{"password_hash", "VARCHAR"}},
 			vals: []any{nil, []byte("h")}, wantErr: ErrNotFound, wantLog: "user_query returned a row without user_id; refusing the login"},
 		{name: "app_metadata array", wantErr: ErrNotFound, wantLog: "app_metadata is not a JSON object; refusing the login"},

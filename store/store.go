@@ -174,6 +174,10 @@ type Store struct {
 	// nameKeys computes failure-counter keys of login names; see
 	// LoginSubject in namekey.go.
 	nameKeys *nameKeyer
+
+	// health is what Check, Ping and query outcomes learnt of the
+	// database (schemacheck.go).
+	health atomic.Pointer[healthState]
 }
 
 // New prepares a Store on db. It must not fail when the database is down:
@@ -258,6 +262,9 @@ func (s *Store) findOne(ctx context.Context, l *lazyStmt, argName, arg string) (
 		return nil, err
 	}
 	defer rows.Close()
+	if err := s.requireUserColumns(l.directive, rows); err != nil {
+		return nil, err
+	}
 	cols, vals, err := singleRow(rows)
 	switch {
 	case errors.Is(err, errManyRows):
@@ -343,15 +350,18 @@ func (s *Store) RehashPassword(ctx context.Context, userID, verifiedHash, newHas
 	if s.rehash == nil {
 		return false, fmt.Errorf("%w: rehash_query", ErrNoQuery)
 	}
+	if err := s.ConfigError(); err != nil {
+		return false, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	stmt, err := s.rehash.get(ctx, s.db)
 	if err != nil {
-		return false, unavailable("rehash_query", err)
+		return false, s.queryFailed("rehash_query", err)
 	}
 	res, err := stmt.ExecContext(ctx, newHash, userID, verifiedHash)
 	if err != nil {
-		return false, unavailable("rehash_query", err)
+		return false, s.queryFailed("rehash_query", err)
 	}
 	// The matched row always changes (newHash differs from verifiedHash),
 	// so affected rows mean the same with or without clientFoundRows.
@@ -436,7 +446,9 @@ func (s *Store) findOrganization(ctx context.Context, userID, org string) (*Orga
 	}
 	idCol, nameCol := columnIndex(cols, "org_id"), columnIndex(cols, "org_name")
 	if idCol < 0 {
-		return nil, unavailable(directive, errors.New("the query returns no org_id column; alias it, e.g. `o.id AS org_id`"))
+		qe := missingColumn(directive, "org_id", "o.id AS org_id")
+		s.setHealth(StatusMisconfigured, qe)
+		return nil, qe
 	}
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
@@ -459,22 +471,33 @@ func (s *Store) findOrganization(ctx context.Context, userID, org string) (*Orga
 	return o, nil
 }
 
-// query prepares (once) and runs l with args.
+// query prepares (once) and runs l with args. While a query is known not to
+// fit the schema it refuses at once (ConfigError): every login would fail
+// the same way, and the app's checks lift it once the query works.
 func (s *Store) query(ctx context.Context, l *lazyStmt, args ...any) (*sql.Rows, error) {
+	if err := s.ConfigError(); err != nil {
+		return nil, err
+	}
 	stmt, err := l.get(ctx, s.db)
 	if err != nil {
-		return nil, unavailable(l.directive, err)
+		return nil, s.queryFailed(l.directive, err)
 	}
 	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
-		return nil, unavailable(l.directive, err)
+		return nil, s.queryFailed(l.directive, err)
 	}
 	return rows, nil
 }
 
 // unavailable wraps a database failure so that errors.Is finds both
 // ErrUnavailable and the cause (context.DeadlineExceeded, a driver error).
+// A refusal that means the query does not fit the schema (no such table,
+// unknown column, syntax) is a *QueryError (ErrMisconfigured) instead:
+// retrying cannot fix it.
 func unavailable(directive string, err error) error {
+	if me, ok := configShaped(err); ok {
+		return refused(directive, me)
+	}
 	return fmt.Errorf("%w: %s: %w", ErrUnavailable, directive, err)
 }
 

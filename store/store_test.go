@@ -167,10 +167,10 @@ func TestFindUser(t *testing.T) {
 			}},
 		{name: "missing user_id alias", username: "alice",
 			query:   "SELECT id, pw AS password_hash FROM people WHERE login = ?",
-			wantErr: ErrUnavailable, wantMsg: "id AS user_id"},
+			wantErr: ErrMisconfigured, wantMsg: "id AS user_id"},
 		{name: "missing password_hash alias", username: "alice",
 			query:   "SELECT id AS user_id, pw FROM people WHERE login = ?",
-			wantErr: ErrUnavailable, wantMsg: "AS password_hash"},
+			wantErr: ErrMisconfigured, wantMsg: "AS password_hash"},
 		{name: "unknown user", query: typedQuery, username: "nobody", wantErr: ErrNotFound},
 		{name: "two rows", query: typedQuery, username: "twin", wantErr: ErrNotFound,
 			wantLog: "user_query returned more than one row for one username; refusing the login (the query must match a unique column)"},
@@ -181,7 +181,7 @@ func TestFindUser(t *testing.T) {
 		{name: "non-UTF-8", query: typedQuery, username: "\xff\xfe'\x00", wantErr: ErrNotFound},
 		{name: "table missing", username: "alice",
 			query:   "SELECT id AS user_id, pw AS password_hash FROM no_such_table WHERE login = ?",
-			wantErr: ErrUnavailable, wantMsg: "user_query"},
+			wantErr: ErrMisconfigured, wantMsg: "user_query"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -28,7 +28,7 @@ var recognisedColumns = map[string]bool{
 // buildUser turns a user_query row into a User.
 //
 // A query that lacks user_id or password_hash is a configuration error
-// (ErrUnavailable: every login would fail). A row claimgate must not trust —
+// (ErrMisconfigured: every login would fail). A row claimgate must not trust —
 // NULL user_id, app_metadata that is not a JSON object — fails the login like
 // wrong credentials (ErrNotFound, wrapped) and is logged: app_metadata is
 // admin-owned and feeds roles and deny rules, so guessing "empty" there could
@@ -160,5 +160,5 @@ func metadataReason(err error) string {
 
 // misconfigured reports a user_query that can never produce a usable user.
 func misconfigured(reason string) error {
-	return fmt.Errorf("%w: user_query: %s", ErrUnavailable, reason)
+	return &QueryError{Directive: "user_query", msg: "user_query: " + reason}
 }
