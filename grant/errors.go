@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/claimgate/claimgate/enrich"
+	"github.com/claimgate/claimgate/store"
 )
 
 // The outcomes of a grant that are not tokens. The HTTP layer maps each to
@@ -25,6 +26,10 @@ var (
 	ErrInvalidScope = errors.New("scope not allowed")
 	// ErrClaimsTooLarge is a token whose custom claims exceed the limit.
 	ErrClaimsTooLarge = enrich.ErrClaimsTooLarge
+	// ErrMisconfigured is a grant the user store cannot serve because a
+	// configured query does not fit the database (store.ErrMisconfigured):
+	// the operator's to fix, so not answered as an outage to retry.
+	ErrMisconfigured = errors.New("the user store is misconfigured")
 )
 
 // Refusal is a domain error with the fixed text the client is shown.
@@ -95,8 +100,12 @@ const (
 	retryAfterSaturated   = 2 * time.Second
 )
 
-// unavailable is the answer while the user database cannot be used.
+// unavailable is the answer while the user database cannot be used, or
+// ErrMisconfigured when it is up but a configured query does not fit it.
 func unavailable(err error) error {
+	if errors.Is(err, store.ErrMisconfigured) {
+		return fmt.Errorf("%w: %w", ErrMisconfigured, err)
+	}
 	return &UnavailableError{Description: "The user database is unavailable.", RetryAfter: retryAfterUnavailable, Err: err}
 }
 

@@ -184,6 +184,10 @@ func fromGrant(err error, auth0 bool) *oauthError {
 		// A rule failed to evaluate: refused all the same (fail closed),
 		// with a generic message; the cause goes to the log.
 		return errAccessDenied("Access denied.").withCause(err)
+	case errors.Is(err, grant.ErrMisconfigured):
+		// Not a 503: retrying cannot help until the operator fixes the
+		// query (the log and /health/ready say which).
+		return errServer("The user store is misconfigured.").withCause(err)
 	case errors.Is(err, grant.ErrClaimsTooLarge):
 		return errServer("The token's claims are too large.").withCause(err)
 	case errors.As(err, &unavailable):
