@@ -8,8 +8,9 @@ import (
 
 // Grant names a client may list in its configuration.
 const (
-	ClientGrantPassword = "password"
-	ClientGrantRefresh  = "refresh_token"
+	ClientGrantPassword          = "password"
+	ClientGrantRefresh           = "refresh_token"
+	ClientGrantAuthorizationCode = "authorization_code"
 )
 
 // Grant types as they appear in a token request.
@@ -17,10 +18,12 @@ const (
 	TypePassword      = "password"
 	TypePasswordRealm = "http://auth0.com/oauth/grant-type/password-realm"
 	TypeRefreshToken  = "refresh_token"
+	// TypeAuthorizationCode is the code grant of browser sign-in.
+	TypeAuthorizationCode = "authorization_code"
 )
 
 // ClientGrants are the grant names a client configuration may list.
-var ClientGrants = []string{ClientGrantPassword, ClientGrantRefresh}
+var ClientGrants = []string{ClientGrantPassword, ClientGrantRefresh, ClientGrantAuthorizationCode}
 
 // Client is an OAuth client ready for requests: its secret kept only as a
 // SHA-256 digest, its lists turned into sets.
@@ -34,6 +37,10 @@ type Client struct {
 	// ForwardedFor names the header a confidential client sets to the end
 	// user's IP, or "".
 	ForwardedFor string
+	// RedirectURIs are where /authorize may send the browser back, exact
+	// URLs; LogoutRedirectURIs where logout may.
+	RedirectURIs       []string
+	LogoutRedirectURIs []string
 
 	secretDigest [sha256.Size]byte
 	grants       map[string]bool
@@ -88,6 +95,8 @@ func (c *Client) Allows(grantType string) bool {
 		return c.grants[ClientGrantPassword]
 	case TypeRefreshToken:
 		return c.grants[ClientGrantRefresh]
+	case TypeAuthorizationCode:
+		return c.grants[ClientGrantAuthorizationCode]
 	}
 	return false
 }

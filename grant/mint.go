@@ -30,6 +30,9 @@ type mintRequest struct {
 	client   *Client
 	audience string
 	scopes   []string
+	// idToken holds what a browser sign-in adds to the ID token (nonce,
+	// auth_time, sid); nil for the other grants.
+	idToken *idTokenExtras
 }
 
 // mint signs the access token (RFC 9068) and, with openid, the ID token.
@@ -103,6 +106,7 @@ func idTokenClaims(issuer, sub string, now time.Time, ttl time.Duration, req min
 	}
 	copyScopedClaims(claims, req.scopes, user.Attributes)
 	setOrganization(claims, org)
+	req.idToken.set(claims)
 	return claims
 }
 

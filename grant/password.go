@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -61,30 +60,9 @@ func (s *Service) password(ctx context.Context, req *PasswordRequest, began time
 	if err != nil {
 		return nil, err
 	}
-	subject, err := s.cfg.Users.LoginSubject(ctx, user, req.Username)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	attempt, err := s.beginAttempt(ctx, subject, req.IP)
-	if err != nil {
+	if err := s.checkPassword(ctx, req, user, began); err != nil {
 		return nil, err
 	}
-	// Gives the reservation back when the password was never checked (the
-	// hashing guard was full); a no-op once the attempt is concluded.
-	defer func() { _ = attempt.Cancel(context.WithoutCancel(ctx)) }()
-	if err := s.verifyCredentials(ctx, req, user); err != nil {
-		if errors.Is(err, ErrBadCredentials) {
-			_ = attempt.Failed(ctx)
-			s.padFailure(ctx, began)
-		}
-		return nil, err
-	}
-	if err := attempt.Succeeded(ctx); err != nil {
-		// The answer must not tell a right password from a wrong one while
-		// the state store fails.
-		return nil, stateUnavailable(fmt.Errorf("resetting failure counts of user %s: %w", user.ID, err))
-	}
-	s.maybeRehash(user, req.Password)
 
 	grants, err := s.cfg.Users.LoadGrants(ctx, user, req.Organization)
 	switch {

@@ -427,6 +427,9 @@ func (s *State) Purge(ctx context.Context, now time.Time, keep time.Duration) er
 	if err := s.exec(ctx, `DELETE FROM claimgate_refresh_tokens WHERE family_expires_at < ?`, cutoff); err != nil {
 		return err
 	}
+	if err := s.purgeBrowser(ctx, cutoff); err != nil {
+		return err
+	}
 	if err := s.exec(ctx, `DELETE FROM claimgate_login_failures WHERE updated_at < ? AND blocked_until < ?`,
 		cutoff, now.Unix()); err != nil {
 		return err

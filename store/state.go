@@ -36,7 +36,7 @@ func NewState(db *sql.DB, timeout time.Duration) *State {
 // same statements behave alike on MySQL, MariaDB and the embedded server
 // whatever their time-zone settings.
 func SchemaStatements() []string {
-	return []string{
+	return append([]string{
 		`CREATE TABLE IF NOT EXISTS claimgate_login_failures (
 	subject CHAR(64) NOT NULL,
 	ip VARCHAR(64) NOT NULL,
@@ -77,7 +77,7 @@ func SchemaStatements() []string {
 	created_at BIGINT NOT NULL,
 	PRIMARY KEY (user_id, old_fp, new_fp)
 )`,
-	}
+	}, browserSchemaStatements()...)
 }
 
 // schemaUpgrade is a column that tables created by an earlier version
@@ -130,7 +130,7 @@ func (s *State) EnsureSchema(ctx context.Context) error {
 // where a DBA runs SchemaStatements and SchemaUpgradeStatements.
 func (s *State) CheckSchema(ctx context.Context) error {
 	for _, table := range []string{"claimgate_login_failures", "claimgate_ip_failures",
-		"claimgate_refresh_tokens", "claimgate_password_rehashes"} {
+		"claimgate_refresh_tokens", "claimgate_password_rehashes", browserTables[0], browserTables[1]} {
 		if ok, err := s.hasColumn(ctx, table, ""); err != nil || !ok {
 			return errors.Join(err, missing(ok, "table "+table))
 		}
