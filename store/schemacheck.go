@@ -93,7 +93,8 @@ func (s *Store) setHealth(st Status, problem error) {
 type QueryError struct {
 	// Directive is the Caddyfile directive of the query (user_query…).
 	Directive string
-	// Column is the missing required column, when that is the problem.
+	// Column is the column at fault, when that is the problem: a required
+	// one the query does not return, or one it returns twice.
 	Column string
 	// Err is the server's error, when it refused the query.
 	Err error
