@@ -1,10 +1,13 @@
 package command
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"time"
 
@@ -20,13 +23,13 @@ import (
 const unblockTimeout = 10 * time.Second
 
 // embeddedDSN is the DSN of the demo database. Compared without regard to
-// case, as the command always has, so that `Embedded` gets the explanation
-// below rather than a DSN parse error.
+// case, as the command always has, so that `Embedded` goes to the server
+// (whose error then names the DSN) rather than failing as a MySQL DSN here.
 const embeddedDSN = "embedded"
 
 func newUnblockCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "unblock --user <user_id> [--ip <address>] | --ip <address>  [--config <file>] [--adapter <name>] [--dsn <dsn>]",
+		Use:   "unblock --user <user_id> [--ip <address>] | --ip <address>  [--config <file>] [--adapter <name>] [--dsn <dsn> | --admin <address>]",
 		Short: "Clears brute-force blocks in the shared database",
 		Long: `
 Clears the login blocks that brute-force protection set:
@@ -39,6 +42,12 @@ U is the user_id (the tokens' sub) or, for a name that matched no user,
 the login name. The database is the one in the config's claimgate
 database block (--config, default ./Caddyfile), or --dsn. Every instance
 sharing that database sees the change at once.
+
+A database that lives inside the server (dsn embedded, the demo database)
+is out of this command's reach, so the running server clears the blocks:
+the command asks its admin API, at the config's admin address (default
+localhost:2019). --admin ADDRESS sends the request there instead, for any
+database.
 `,
 		Args: noArgs,
 	}
@@ -47,6 +56,7 @@ sharing that database sees the change at once.
 	cmd.Flags().StringP("config", "c", "", "Configuration file holding the claimgate database block")
 	cmd.Flags().StringP("adapter", "a", "", "Name of config adapter to apply")
 	cmd.Flags().String("dsn", "", "The database DSN (instead of --config)")
+	cmd.Flags().String("admin", "", "Ask the running server's admin API at this address (instead of the database)")
 	cmd.RunE = caddyRunE(runUnblock)
 	return cmd
 }
@@ -56,22 +66,22 @@ func runUnblock(cmd *cobra.Command, fl caddycmd.Flags) (int, error) {
 	if user == "" && ip == "" {
 		return caddy.ExitCodeFailedStartup, errors.New("give --user, --ip or both")
 	}
-	dsn, err := unblockDSN(fl.String("dsn"), fl.String("config"), fl.String("adapter"))
+	if fl.String("admin") != "" && fl.String("dsn") != "" {
+		return caddy.ExitCodeFailedStartup, errors.New("give --dsn (clear blocks in that database) or --admin " +
+			"(ask the server at that address), not both")
+	}
+	target, err := findUnblockTarget(fl.String("dsn"), fl.String("config"), fl.String("adapter"), fl.String("admin"))
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
 	}
-	db, err := store.OpenDB(dsn)
-	if err != nil {
-		return caddy.ExitCodeFailedStartup, fmt.Errorf("opening database: %w", err)
-	}
-	defer func() { _ = store.ReleaseDB(dsn) }()
-	users, err := store.New(db, store.Config{UserQuery: nameKeyOnlyQuery, Timeout: unblockTimeout}, nil)
-	if err != nil {
-		return caddy.ExitCodeFailedStartup, fmt.Errorf("preparing the store: %w", err)
-	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), unblockTimeout)
 	defer cancel()
-	removed, err := unblock(ctx, users, store.NewState(db, unblockTimeout), user, ip)
+	var removed int64
+	if target.admin != "" {
+		removed, err = unblockThroughAdmin(ctx, target.admin, user, ip)
+	} else {
+		removed, err = unblockInDatabase(ctx, target.dsn, user, ip)
+	}
 	if err != nil {
 		return caddy.ExitCodeFailedQuit, err
 	}
@@ -79,85 +89,210 @@ func runUnblock(cmd *cobra.Command, fl caddycmd.Flags) (int, error) {
 	return caddy.ExitCodeSuccess, nil
 }
 
+// unblockInDatabase clears the blocks in the database at dsn, connecting
+// to it directly: no server needs to run.
+func unblockInDatabase(ctx context.Context, dsn, user, ip string) (int64, error) {
+	db, err := store.OpenDB(dsn)
+	if err != nil {
+		return 0, fmt.Errorf("opening database: %w", err)
+	}
+	defer func() { _ = store.ReleaseDB(dsn) }()
+	users, err := store.New(db, store.Config{UserQuery: nameKeyOnlyQuery, Timeout: unblockTimeout}, nil)
+	if err != nil {
+		return 0, fmt.Errorf("preparing the store: %w", err)
+	}
+	return store.ClearBlocks(ctx, users, store.NewState(db, unblockTimeout), user, ip)
+}
+
 // nameKeyOnlyQuery fills the store's required user_query: the command asks
 // the store only for the key of a login name (LoginSubject), never for a
 // user, and statements are prepared on first use, so it is never sent.
 const nameKeyOnlyQuery = "SELECT NULL AS user_id, NULL AS password_hash FROM DUAL WHERE ? IS NULL"
 
-// unblock clears every way a user may be counted, since the operator may
-// know either: by user_id (a known user), and by login name (a name that
-// matched nobody). A login name is counted under its weights in the
-// database's collation, as the server computes it (Store.LoginSubject),
-// and was counted lower-cased before that; both are cleared, so that
-// blocks an older claimgate set go too.
-func unblock(ctx context.Context, users *store.Store, st *store.State, user, ip string) (int64, error) {
-	if user == "" {
-		n, err := st.Unblock(ctx, "", ip)
-		if err != nil {
-			return 0, fmt.Errorf("clearing block: %w", err)
-		}
-		return n, nil
-	}
-	nameKey, err := users.LoginSubject(ctx, nil, user)
+// adminUnblockPath, adminUnblockRequest and adminUnblockResponse are the
+// wire format of the server's admin route (app/admin.go), restated here so
+// that the command does not import the app; the integration test runs both
+// ends together.
+const adminUnblockPath = "/claimgate/unblock"
+
+type adminUnblockRequest struct {
+	User string `json:"user,omitempty"`
+	IP   string `json:"ip,omitempty"`
+}
+
+type adminUnblockResponse struct {
+	Cleared *int64 `json:"cleared"`
+}
+
+// unblockThroughAdmin asks the server whose admin API listens at addr to
+// clear the blocks, with its own pool on its own database.
+func unblockThroughAdmin(ctx context.Context, addr, user, ip string) (int64, error) {
+	body, err := json.Marshal(adminUnblockRequest{User: user, IP: ip})
 	if err != nil {
-		return 0, fmt.Errorf("computing the login name's key: %w", err)
+		return 0, fmt.Errorf("encoding the request: %w", err)
 	}
-	subjects := []string{store.LoginSubject(user, true, ""), nameKey}
-	if legacy := store.LoginSubject("", false, user); legacy != nameKey {
-		subjects = append(subjects, legacy)
+	// Caddy's own helper, as `caddy reload` and `caddy stop` use: it
+	// speaks every admin address form (tcp, unix socket, fd) and sends
+	// the Origin header the admin endpoint checks. It takes no context,
+	// so the deadline is kept here; on timeout the request is abandoned
+	// with the process that made it.
+	type result struct {
+		resp *http.Response
+		err  error
 	}
-	var total int64
-	for _, subject := range subjects {
-		n, err := st.Unblock(ctx, subject, ip)
-		if err != nil {
-			return total, fmt.Errorf("clearing block: %w", err)
+	done := make(chan result, 1)
+	go func() {
+		resp, err := caddycmd.AdminAPIRequest(addr, http.MethodPost, adminUnblockPath, nil, bytes.NewReader(body))
+		done <- result{resp, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("asking the server's admin API at %s to unblock: %w", addr, ctx.Err())
+	}
+	if res.err != nil {
+		// The hint says where the address came from, which matters most
+		// when nothing answers there.
+		return 0, fmt.Errorf("asking the server's admin API at %s to unblock (the address is the config's admin "+
+			"option, or --admin): %w", addr, res.err)
+	}
+	defer res.resp.Body.Close()
+	var answer adminUnblockResponse
+	if err := json.NewDecoder(io.LimitReader(res.resp.Body, 1<<20)).Decode(&answer); err != nil {
+		return 0, fmt.Errorf("reading the admin API's answer from %s: %w", addr, err)
+	}
+	if answer.Cleared == nil {
+		// Not claimgate's route: another server answered 200 on that path.
+		return 0, fmt.Errorf("the admin API at %s answered without a count of cleared blocks: is it a claimgate server?", addr)
+	}
+	return *answer.Cleared, nil
+}
+
+// unblockTarget is where blocks are cleared: in the database at dsn, or by
+// the server whose admin API listens at admin.
+type unblockTarget struct {
+	dsn, admin string
+}
+
+// findUnblockTarget picks the target: --admin when given; otherwise the
+// database (unblockDSN), unless it is a named one such as the embedded
+// demo database, which lives in the server's memory: then the server's
+// admin API, at the config's admin address as Caddy's own commands find
+// it (DetermineAdminAPIAddress: the config's admin listen address, or
+// localhost:2019).
+func findUnblockTarget(dsnFlag, configFile, adapter, adminFlag string) (unblockTarget, error) {
+	if adminFlag != "" {
+		return unblockTarget{admin: adminFlag}, nil
+	}
+	dsn, cfg, err := unblockDSN(dsnFlag, configFile, adapter)
+	if err != nil {
+		return unblockTarget{}, err
+	}
+	if !inServerDSN(dsn) {
+		return unblockTarget{dsn: dsn}, nil
+	}
+	if cfg.file == "" && configFile != "" {
+		// --dsn named the database; --config still says where the
+		// server's admin API is.
+		if cfg, err = loadServerConfig(configFile, adapter); err != nil {
+			return unblockTarget{}, err
 		}
-		total += n
 	}
-	return total, nil
+	if err := adminEnabled(cfg); err != nil {
+		return unblockTarget{}, err
+	}
+	addr, err := caddycmd.DetermineAdminAPIAddress("", cfg.json, cfg.file, adapter)
+	if err != nil {
+		return unblockTarget{}, fmt.Errorf("finding the server's admin address: %w", err)
+	}
+	return unblockTarget{admin: addr}, nil
+}
+
+// inServerDSN reports a database that a command cannot open itself: a named
+// DSN starts its database in the process that opens it (the demo database
+// registers "embedded"), so opening it here would clear blocks in a fresh
+// copy of this command's own. "embedded" counts even in a build without
+// the demo database, whose command may be pointed at a server that has it,
+// and without regard to case, as the command has always compared it.
+func inServerDSN(dsn string) bool {
+	if _, registered := store.LookupNamedDSN(dsn); registered {
+		return true
+	}
+	return strings.EqualFold(dsn, embeddedDSN)
+}
+
+// adminEnabled refuses a config that turns the admin API off: the server
+// then has no way to take the request.
+func adminEnabled(cfg serverConfig) error {
+	if len(cfg.json) == 0 {
+		return nil
+	}
+	var c struct {
+		Admin *caddy.AdminConfig `json:"admin"`
+	}
+	if err := json.Unmarshal(cfg.json, &c); err != nil {
+		return fmt.Errorf("decoding config %s: %w", cfg.source, err)
+	}
+	if c.Admin != nil && c.Admin.Disabled {
+		return fmt.Errorf("the config %s turns the admin API off (admin off), and its database lives inside the "+
+			"server, which this command reaches only through that API: turn it on, or restart the server "+
+			"(the embedded demo database starts afresh, without blocks)", cfg.source)
+	}
+	return nil
+}
+
+// serverConfig is the server's config as the command loaded it.
+type serverConfig struct {
+	json   []byte // Caddy JSON
+	file   string // the file it came from ("-" for stdin); "" when none was loaded
+	source string // how messages name it
+}
+
+// loadServerConfig loads the config (--config, or Caddy's default
+// ./Caddyfile) as Caddy JSON.
+func loadServerConfig(configFile, adapter string) (serverConfig, error) {
+	cfgJSON, used, _, err := caddycmd.LoadConfig(configFile, adapter)
+	if err != nil {
+		return serverConfig{}, fmt.Errorf("loading config: %w", err)
+	}
+	if used == "" {
+		// LoadConfig treats a missing ./Caddyfile as "no config",
+		// not as an error; decoding nothing would fail as
+		// "unexpected end of JSON input".
+		return serverConfig{}, errors.New("no database to unblock in: pass --config <file> (the claimgate server's config) " +
+			"or --dsn <dsn>; there is no Caddyfile in the current directory")
+	}
+	source := used
+	if used == "-" {
+		source = "on stdin"
+	}
+	return serverConfig{json: cfgJSON, file: used, source: source}, nil
 }
 
 // unblockDSN finds the database: --dsn, else the claimgate app's dsn in the
 // config (--config, or Caddy's default ./Caddyfile), with {env.*}
-// placeholders replaced as at run time.
-func unblockDSN(dsn, configFile, adapter string) (string, error) {
+// placeholders replaced as at run time. It returns the config it loaded,
+// if any, which also says where the server's admin API is.
+func unblockDSN(dsn, configFile, adapter string) (string, serverConfig, error) {
+	var cfg serverConfig
 	if dsn == "" {
-		cfgJSON, used, _, err := caddycmd.LoadConfig(configFile, adapter)
-		if err != nil {
-			return "", fmt.Errorf("loading config: %w", err)
+		var err error
+		if cfg, err = loadServerConfig(configFile, adapter); err != nil {
+			return "", cfg, err
 		}
-		if used == "" {
-			// LoadConfig treats a missing ./Caddyfile as "no config",
-			// not as an error; decoding nothing would fail as
-			// "unexpected end of JSON input".
-			return "", errors.New("no database to unblock in: pass --config <file> (the claimgate server's config) " +
-				"or --dsn <dsn>; there is no Caddyfile in the current directory")
-		}
-		if used == "-" {
-			used = "on stdin"
-		}
-		if dsn, err = dsnFromConfig(cfgJSON, used); err != nil {
-			return "", err
+		if dsn, err = dsnFromConfig(cfg.json, cfg.source); err != nil {
+			return "", cfg, err
 		}
 	}
 	raw := dsn
 	dsn = caddy.NewReplacer().ReplaceAll(dsn, "")
-	switch {
-	case dsn == "":
+	if dsn == "" {
 		// Only placeholders were there (a literal part would remain), so
 		// quoting the DSN shows no secret.
-		return "", fmt.Errorf("the database dsn %q is empty once its placeholders are replaced: is the variable set in this shell?", raw)
-	case strings.EqualFold(dsn, embeddedDSN):
-		return "", errors.New("the embedded demo database lives inside the running server, in its memory: " +
-			"a command cannot reach it. Restarting the server clears every block (the demo data starts afresh)")
+		return "", cfg, fmt.Errorf("the database dsn %q is empty once its placeholders are replaced: is the variable set in this shell?", raw)
 	}
-	if _, named := store.LookupNamedDSN(dsn); named {
-		// A named DSN starts its database in the process that opens it:
-		// this command would clear blocks in a fresh copy of its own.
-		return "", fmt.Errorf("the dsn %q names a database that the server starts inside its own process; "+
-			"a command cannot reach it: restart the server, or use a MySQL dsn", dsn)
-	}
-	return dsn, nil
+	return dsn, cfg, nil
 }
 
 // dsnFromConfig reads the dsn of the claimgate app's database block from a

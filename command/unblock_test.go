@@ -4,12 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
 
 	// The Caddyfile adapter, so that an adjacent ./Caddyfile is read as in
 	// a real binary.
@@ -54,11 +61,22 @@ func isBlocked(t *testing.T, st *store.State, subject string) bool {
 // returns its path.
 func writeConfig(t *testing.T, dsn string) string {
 	t.Helper()
-	cfg, err := json.Marshal(map[string]any{"apps": map[string]any{"claimgate": map[string]any{"database": map[string]any{"dsn": dsn}}}})
+	return writeConfigAdmin(t, dsn, nil)
+}
+
+// writeConfigAdmin is writeConfig with the config's admin object (none
+// when nil).
+func writeConfigAdmin(t *testing.T, dsn string, admin map[string]any) string {
+	t.Helper()
+	cfg := map[string]any{"apps": map[string]any{"claimgate": map[string]any{"database": map[string]any{"dsn": dsn}}}}
+	if admin != nil {
+		cfg["admin"] = admin
+	}
+	b, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return writeFile(t, "caddy.json", string(cfg))
+	return writeFile(t, "caddy.json", string(b))
 }
 
 func writeFile(t *testing.T, name, content string) string {
@@ -112,70 +130,10 @@ func TestUnblockCommand(t *testing.T) {
 	}
 }
 
-func TestUnblockClearsUserAndIP(t *testing.T) {
-	db := storetest.Open(t, storetest.NewDatabase(t))
-	st := store.NewState(db, 5*time.Second)
-	users, err := store.New(db, store.Config{UserQuery: nameKeyOnlyQuery}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := st.EnsureSchema(ctx); err != nil {
-		t.Fatal(err)
-	}
-	p := store.Protection{MaxFailures: 1, BlockFor: time.Hour, IPFailuresPerDay: 1}
-	now := time.Now()
-	known := store.LoginSubject("42", true, "")
-	// A name that matched nobody, counted as the server counts it.
-	unknown, err := users.LoginSubject(ctx, nil, "Nobody@example.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A name counted lower-cased, as claimgate did before it keyed names
-	// by their collation weights.
-	legacy := store.LoginSubject("", false, "Old@example.test")
-	for _, subject := range []string{known, unknown, legacy} {
-		if err := st.RecordFailure(ctx, subject, blockedIP, now, p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, subject := range []string{known, unknown, legacy} {
-		if !isBlocked(t, st, subject) {
-			t.Fatal("setup: subjects not blocked")
-		}
-	}
-	steps := []struct {
-		name, user, ip, subject string
-	}{
-		{"user_id and IP", "42", blockedIP, known},
-		{"login name, every IP", "nobody@example.test", "", unknown},
-		{"legacy login name", "old@example.test", blockedIP, legacy},
-	}
-	for _, step := range steps {
-		if _, err := unblock(ctx, users, st, step.user, step.ip); err != nil {
-			t.Fatalf("%s: %v", step.name, err)
-		}
-		if isBlocked(t, st, step.subject) {
-			t.Fatalf("%s: still blocked", step.name)
-		}
-	}
-	if b, _ := st.CheckBlocked(ctx, known, blockedIP, now, p); !b.Blocked || b.Reason != "ip" {
-		t.Fatalf("setup: IP budget not spent: %+v", b)
-	}
-	if _, err := unblock(ctx, users, st, "", blockedIP); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := st.CheckBlocked(ctx, known, blockedIP, now, p); b.Blocked {
-		t.Fatalf("IP still blocked: %+v", b)
-	}
-}
-
 // TestUnblockSaysWhatIsMissing checks that each way of not finding the
 // database is named, never reported as a JSON decoding error.
 func TestUnblockSaysWhatIsMissing(t *testing.T) {
-	store.RegisterNamedDSN("cgtest-command-named", func() (string, func() error, error) {
-		return "", nil, errors.New("a named DSN must not be opened by unblock")
-	})
+	down := closedAddr(t)
 	tests := []struct {
 		name      string
 		caddyfile string // written to the working directory when set
@@ -224,19 +182,19 @@ func TestUnblockSaysWhatIsMissing(t *testing.T) {
 			want: []string{`"{env.CG_COMMAND_TEST_UNSET}" is empty once its placeholders are replaced`},
 		},
 		{
-			name: "the embedded demo database",
-			args: []string{"--user", "42", "--dsn", "embedded"},
-			want: []string{"the embedded demo database lives inside the running server"},
+			name: "--dsn and --admin",
+			args: []string{"--user", "42", "--dsn", "root@tcp(127.0.0.1:1)/x", "--admin", "localhost:1"},
+			want: []string{"--dsn", "--admin", "not both"},
 		},
 		{
-			name: "the embedded demo database in a config",
-			args: []string{"--ip", blockedIP, "--config", writeConfig(t, "Embedded")},
-			want: []string{"the embedded demo database lives inside the running server"},
+			name: "the embedded database with the admin API off",
+			args: []string{"--user", "42", "--config", writeConfigAdmin(t, "embedded", map[string]any{"disabled": true})},
+			want: []string{"turns the admin API off", "restart the server"},
 		},
 		{
-			name: "another named database",
-			args: []string{"--user", "42", "--dsn", "cgtest-command-named"},
-			want: []string{"starts inside its own process"},
+			name: "nothing answers at the admin address",
+			args: []string{"--user", "42", "--config", writeConfigAdmin(t, "embedded", map[string]any{"listen": down})},
+			want: []string{"asking the server's admin API at " + down, "connection refused"},
 		},
 	}
 	for _, tt := range tests {
@@ -284,6 +242,168 @@ func TestDSNFromConfig(t *testing.T) {
 			}
 			if err != nil && !strings.Contains(err.Error(), "test.json") {
 				t.Errorf("error %q does not name the config", err)
+			}
+		})
+	}
+}
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// TestUnblockTarget checks where each way of calling the command clears
+// blocks: in a database it opens, or through the admin API of the server
+// the database lives in, at the address Caddy's own commands would use.
+func TestUnblockTarget(t *testing.T) {
+	store.RegisterNamedDSN("cgtest-command-named", func() (string, func() error, error) {
+		return "", nil, errors.New("a named DSN must not be opened by unblock")
+	})
+	const mysqlDSN = "root@tcp(db:3306)/app"
+	t.Setenv("CG_COMMAND_TEST_NAMED", "embedded")
+	tests := []struct {
+		name               string
+		dsn, config, admin string
+		caddyfile          string // written to the working directory when set
+		wantDSN, wantAdmin string
+	}{
+		{name: "a MySQL dsn", dsn: mysqlDSN, wantDSN: mysqlDSN},
+		{name: "a MySQL dsn in a config", config: writeConfigAdmin(t, mysqlDSN, map[string]any{"listen": "localhost:2999"}), wantDSN: mysqlDSN},
+		{name: "--dsn embedded", dsn: "embedded", wantAdmin: caddy.DefaultAdminListen},
+		{name: "--dsn Embedded", dsn: "Embedded", wantAdmin: caddy.DefaultAdminListen},
+		{name: "--dsn from a placeholder", dsn: "{env.CG_COMMAND_TEST_NAMED}", wantAdmin: caddy.DefaultAdminListen},
+		{name: "a registered named dsn", dsn: "cgtest-command-named", wantAdmin: caddy.DefaultAdminListen},
+		{name: "embedded in a config without admin", config: writeConfig(t, "embedded"), wantAdmin: caddy.DefaultAdminListen},
+		{name: "embedded in a config with admin", config: writeConfigAdmin(t, "embedded", map[string]any{"listen": "localhost:2999"}),
+			wantAdmin: "localhost:2999"},
+		{name: "--dsn embedded with a config's admin", dsn: "embedded",
+			config: writeConfigAdmin(t, mysqlDSN, map[string]any{"listen": "unix//run/caddy-admin.sock"}), wantAdmin: "unix//run/caddy-admin.sock"},
+		{name: "an adjacent Caddyfile's admin", caddyfile: "{\n\tadmin localhost:2998\n}\n", dsn: "embedded",
+			wantAdmin: caddy.DefaultAdminListen}, // as `caddy stop`: only --config is read for the address
+		{name: "--admin", admin: "localhost:3000", wantAdmin: "localhost:3000"},
+		{name: "--admin needs no config", admin: "localhost:3000", config: filepath.Join(t.TempDir(), "nope.json"),
+			wantAdmin: "localhost:3000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			if tt.caddyfile != "" {
+				if err := os.WriteFile("Caddyfile", []byte(tt.caddyfile), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := findUnblockTarget(tt.dsn, tt.config, "", tt.admin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.dsn != tt.wantDSN || got.admin != tt.wantAdmin {
+				t.Errorf("target %+v, want dsn %q admin %q", got, tt.wantDSN, tt.wantAdmin)
+			}
+		})
+	}
+}
+
+// fakeAdmin is an admin endpoint that answers the unblock route with
+// status and body, recording the request it got.
+type fakeAdmin struct {
+	srv *httptest.Server
+
+	mu                   sync.Mutex
+	method, path, origin string
+	body                 adminUnblockRequest
+}
+
+func newFakeAdmin(t *testing.T, status int, body string) *fakeAdmin {
+	t.Helper()
+	f := new(fakeAdmin)
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.method, f.path, f.origin = r.Method, r.URL.Path, r.Header.Get("Origin")
+		err := json.NewDecoder(r.Body).Decode(&f.body)
+		f.mu.Unlock()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeAdmin) addr() string { return strings.TrimPrefix(f.srv.URL, "http://") }
+
+// TestUnblockThroughAdmin runs the command against a stand-in admin API:
+// the request it sends, and what it makes of the answers.
+func TestUnblockThroughAdmin(t *testing.T) {
+	t.Run("--admin", func(t *testing.T) {
+		f := newFakeAdmin(t, http.StatusOK, `{"cleared":3}`)
+		out, err := execute(t, "claimgate", "", "claimgate", "unblock", "--user", "alice@example.test", "--ip", blockedIP,
+			"--admin", f.addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out != "cleared 3 block record(s)\n" {
+			t.Errorf("printed %q", out)
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.method != http.MethodPost || f.path != "/claimgate/unblock" {
+			t.Errorf("request %s %s, want POST /claimgate/unblock", f.method, f.path)
+		}
+		// The admin endpoint checks the Origin of requests that carry one.
+		if f.origin != "http://"+f.addr() {
+			t.Errorf("Origin %q", f.origin)
+		}
+		if f.body != (adminUnblockRequest{User: "alice@example.test", IP: blockedIP}) {
+			t.Errorf("body %+v", f.body)
+		}
+	})
+	t.Run("embedded database in the config", func(t *testing.T) {
+		f := newFakeAdmin(t, http.StatusOK, `{"cleared":0}`)
+		out, err := execute(t, "claimgate", "", "claimgate", "unblock", "--ip", blockedIP,
+			"--config", writeConfigAdmin(t, "embedded", map[string]any{"listen": f.addr()}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out != "cleared 0 block record(s)\n" {
+			t.Errorf("printed %q", out)
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.body != (adminUnblockRequest{IP: blockedIP}) {
+			t.Errorf("body %+v", f.body)
+		}
+	})
+	for _, tt := range []struct {
+		name, body string
+		status     int
+		want       []string
+	}{
+		{"no claimgate app", `{"error":"no claimgate app is running"}`, http.StatusConflict,
+			[]string{"HTTP 409", "no claimgate app is running"}},
+		{"not claimgate's route", `{}`, http.StatusOK, []string{"without a count", "is it a claimgate server?"}},
+		{"not JSON", `cleared`, http.StatusOK, []string{"reading the admin API's answer"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAdmin(t, tt.status, tt.body)
+			out, err := execute(t, "claimgate", "", "claimgate", "unblock", "--user", "42", "--admin", f.addr())
+			if err == nil {
+				t.Fatalf("no error; printed %q", out)
+			}
+			for _, w := range append(tt.want, f.addr()) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
 			}
 		})
 	}
