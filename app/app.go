@@ -97,6 +97,9 @@ type App struct {
 	// rotation), which workers counts, so that Cleanup can wait for them.
 	stopWorkers context.CancelFunc
 	workers     *sync.WaitGroup
+	// health is the database's health beside the store's own status, for
+	// /health (health.go).
+	health *dbHealth
 
 	// dsn is the resolved DSN whose pool this instance holds (empty when
 	// none is held); releaseNamed releases a named DSN's database (the
@@ -207,6 +210,9 @@ func (a *App) ProvisionWith(ctx caddy.Context, storage certmagic.Storage, logger
 	a.ctx = ctx
 	a.storage = storage
 	a.workers = new(sync.WaitGroup)
+	if a.health == nil { // SetHealthInterval may have made it
+		a.health = new(dbHealth)
+	}
 	a.setDefaults()
 
 	// Check the shape first so that a broken config acquires nothing.
@@ -606,6 +612,7 @@ func (a *App) Start() error {
 	a.grants.SetLogKey(logKey)
 	a.goWorker(func() { a.keys.Run(wctx) })
 	a.startStateWorker(wctx)
+	a.startHealthWatcher(wctx)
 	return nil
 }
 

@@ -44,6 +44,7 @@ type Login struct {
 	grants   *grant.Service
 	logger   *zap.Logger
 	userinfo *token.Verifier
+	refusals *refusalLogs // rate limits of the INFO log of configuration-shaped refusals
 }
 
 // CaddyModule returns the Caddy module information.
@@ -77,6 +78,7 @@ func (l *Login) Setup(a *app.App, logger *zap.Logger) error {
 	l.app = a
 	l.grants = a.Grants()
 	l.logger = logger
+	l.refusals = newRefusalLogs()
 	v, err := token.NewVerifier(token.VerifierConfig{
 		Issuer:      a.Issuer,
 		RequireType: token.TypeAccessToken,
@@ -103,6 +105,10 @@ func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		l.serveDiscovery(w, r)
 	case pathUserinfo:
 		l.serveUserinfo(w, r)
+	case pathHealth:
+		l.serveHealth(w, r, false)
+	case pathHealthReady:
+		l.serveHealth(w, r, true)
 	default:
 		return next.ServeHTTP(w, r)
 	}

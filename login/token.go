@@ -132,6 +132,7 @@ func (l *Login) passwordRequest(auth clientAuth, grantType string, params map[st
 	if req.Audience == "" {
 		req.Audience = auth.client.Audiences[0]
 	} else if !auth.client.AllowsAudience(req.Audience) {
+		l.logAudienceRefused(auth.client.ID, req.Audience)
 		return nil, newOAuthError(http.StatusBadRequest, codeInvalidTarget,
 			"The audience is not allowed for this client.")
 	}
