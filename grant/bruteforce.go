@@ -35,9 +35,17 @@ func (s *Service) beginAttempt(ctx context.Context, subject, ip string) (*store.
 		return nil, stateUnavailable(err)
 	}
 	if block.Blocked {
-		return nil, &BlockedError{RetryAfter: block.RetryAfter, Reason: block.Reason}
+		return nil, s.blocked(block)
 	}
 	return attempt, nil
+}
+
+// blocked is the refusal of an attempt that block refused, counted for the
+// metrics here, where every refusal passes (logins and client
+// authentications alike).
+func (s *Service) blocked(block store.Block) error {
+	s.cfg.Observer.Blocked(block.Reason)
+	return &BlockedError{RetryAfter: block.RetryAfter, Reason: block.Reason}
 }
 
 // ClientAttempt is a client authentication counted against the IP's daily
@@ -59,7 +67,7 @@ func (s *Service) BeginClientAuth(ctx context.Context, ip string) (*ClientAttemp
 		return nil, stateUnavailable(err)
 	}
 	if block.Blocked {
-		return nil, &BlockedError{RetryAfter: block.RetryAfter, Reason: block.Reason}
+		return nil, s.blocked(block)
 	}
 	return &ClientAttempt{attempt: attempt}, nil
 }

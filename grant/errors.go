@@ -65,7 +65,9 @@ func (e *DeniedError) Unwrap() error { return e.Cause }
 type BlockedError struct {
 	// RetryAfter is when the block ends (at least one second).
 	RetryAfter time.Duration
-	// Reason says which limit: "user+ip", "user" or "ip".
+	// Reason says which limit, as store.Block names it: "user_ip" (the
+	// user's failures from this IP), "account" (account_lockout: from every
+	// IP) or "ip" (the IP's daily budget).
 	Reason string
 }
 
@@ -120,9 +122,63 @@ func mintUnavailable(description string, err error) error {
 	return &UnavailableError{Description: description, RetryAfter: retryAfterUnavailable, Err: err}
 }
 
-// badCredentials wraps the logged reason of a bad-credentials answer.
-func badCredentials(reason error) error {
-	return fmt.Errorf("%w: %w", ErrBadCredentials, reason)
+// CredentialsFailure says which bad-credentials case a CredentialsError
+// is: for the log and the audit events, never for the client.
+type CredentialsFailure uint8
+
+// The bad-credentials cases.
+const (
+	// UnknownUser: the login name matched no user.
+	UnknownUser CredentialsFailure = iota + 1
+	// WrongPassword: the password does not match (or is too long for the
+	// user's bcrypt hash).
+	WrongPassword
+	// UserBlocked: the password matched, and the user's blocked column is
+	// set.
+	UserBlocked
+	// UncheckableHash: the stored hash is in no format claimgate checks.
+	UncheckableHash
+)
+
+// CredentialsError is a bad-credentials answer with its case. errors.Is
+// finds ErrBadCredentials and the reason.
+type CredentialsError struct {
+	Failure CredentialsFailure
+	Reason  error
+}
+
+func (e *CredentialsError) Error() string { return ErrBadCredentials.Error() + ": " + e.Reason.Error() }
+
+func (e *CredentialsError) Unwrap() []error { return []error{ErrBadCredentials, e.Reason} }
+
+// badCredentials is the bad-credentials answer of failure, with its logged
+// reason.
+func badCredentials(failure CredentialsFailure, reason error) error {
+	return &CredentialsError{Failure: failure, Reason: reason}
+}
+
+// UserError is a refusal of a grant whose user is known, or at least named:
+// the error it wraps decides the answer, the rest is for the audit events
+// only (errors.As finds it; the client never sees it).
+type UserError struct {
+	// UserID is the user's user_id, when known.
+	UserID string
+	// NameFingerprint is the keyed fingerprint of a login name that
+	// matched no user (never the name itself: users type passwords there).
+	NameFingerprint string
+	Err             error
+}
+
+func (e *UserError) Error() string { return e.Err.Error() }
+
+func (e *UserError) Unwrap() error { return e.Err }
+
+// withUser wraps a refusal of a grant for userID (nil stays nil).
+func withUser(userID string, err error) error {
+	if err == nil || userID == "" {
+		return err
+	}
+	return &UserError{UserID: userID, Err: err}
 }
 
 // invalidRefresh wraps the logged reason of a refused refresh token.

@@ -55,11 +55,12 @@ func (s *Service) Password(ctx context.Context, req *PasswordRequest) (*Tokens, 
 
 // password is Password; began is when the request began, for
 // min_failure_time.
-func (s *Service) password(ctx context.Context, req *PasswordRequest, began time.Time) (*Tokens, error) {
+func (s *Service) password(ctx context.Context, req *PasswordRequest, began time.Time) (_ *Tokens, err error) {
 	user, err := s.findUser(ctx, req.Username)
 	if err != nil {
 		return nil, err
 	}
+	defer func() { err = s.attributeRefusal(err, user, req.Username) }()
 	if err := s.checkPassword(ctx, req, user, began); err != nil {
 		return nil, err
 	}
@@ -89,6 +90,24 @@ func (s *Service) password(ctx context.Context, req *PasswordRequest, began time
 	}
 	s.cfg.Logger.Debug("login", zap.String("user_id", user.ID), zap.String("client_id", req.Client.ID))
 	return toks, nil
+}
+
+// attributeRefusal wraps a refused login in a UserError naming whose it
+// was, for the audit events: the user, or the keyed fingerprint of a name
+// that matched none (bad credentials or a block only: other refusals of an
+// unknown name say nothing about it).
+func (s *Service) attributeRefusal(err error, user *store.User, username string) error {
+	if err == nil {
+		return nil
+	}
+	if user != nil {
+		return withUser(user.ID, err)
+	}
+	var blocked *BlockedError
+	if errors.Is(err, ErrBadCredentials) || errors.As(err, &blocked) {
+		return &UserError{NameFingerprint: s.usernameFingerprint(username), Err: err}
+	}
+	return err
 }
 
 // padFailure waits until min_failure_time has passed since began, so that a
@@ -125,27 +144,32 @@ func (s *Service) findUser(ctx context.Context, username string) (*store.User, e
 // Every bad-credentials case does the same work (an unknown user is checked
 // against a dummy hash) and gets the same answer; only the log says which.
 func (s *Service) verifyCredentials(ctx context.Context, req *PasswordRequest, user *store.User) error {
+	kind := hashKindDummy
 	check := func() error { return s.cfg.Passwords.VerifyUnknownUser([]byte(req.Password)) }
 	if user != nil {
+		kind = password.Kind(user.PasswordHash)
 		check = func() error { return s.cfg.Passwords.Verify(user.PasswordHash, []byte(req.Password)) }
 	}
 
 	var verr error
-	if err := s.cfg.Guard.Do(ctx, func() { verr = check() }); err != nil {
+	if err := s.guardedCheck(ctx, kind, check, &verr); err != nil {
 		return &UnavailableError{Description: "Too many logins at once. Try again shortly.", RetryAfter: retryAfterSaturated, Err: err}
 	}
 
 	var reason error
+	var failure CredentialsFailure
 	switch {
 	case user == nil:
-		reason = errors.New("unknown user")
+		reason, failure = errors.New("unknown user"), UnknownUser
+	case errors.Is(verr, password.ErrUnknownFormat):
+		reason, failure = verr, UncheckableHash
 	case verr != nil:
-		// Mismatch, ErrTooLong or ErrUnknownFormat: the kind, never the hash.
-		reason = verr
+		// Mismatch or ErrTooLong: the kind, never the hash.
+		reason, failure = verr, WrongPassword
 	case user.Blocked:
 		// Checked after the password so a blocked account costs the same
 		// and answers the same as a wrong password.
-		reason = errors.New("user is blocked")
+		reason, failure = errors.New("user is blocked"), UserBlocked
 	default:
 		return nil
 	}
@@ -154,7 +178,26 @@ func (s *Service) verifyCredentials(ctx context.Context, req *PasswordRequest, u
 		fields = append(fields, zap.String("user_id", user.ID))
 	}
 	s.cfg.Logger.Info("login failed", fields...)
-	return badCredentials(reason)
+	return badCredentials(failure, reason)
+}
+
+// guardedCheck runs check in a hashing slot, storing its result in verr,
+// and reports how long it waited for the slot and how long the check took.
+// The wait ends when the callback starts, so it is the time spent queued
+// alone; a wait that gave up (the guard was saturated) is reported too,
+// since those are the waits an operator most needs to see.
+func (s *Service) guardedCheck(ctx context.Context, kind string, check func() error, verr *error) error {
+	queued := time.Now()
+	err := s.cfg.Guard.Do(ctx, func() {
+		start := time.Now()
+		s.cfg.Observer.HashQueueWait(start.Sub(queued))
+		*verr = check()
+		s.cfg.Observer.PasswordHash(kind, time.Since(start))
+	})
+	if errors.Is(err, password.ErrSaturated) {
+		s.cfg.Observer.HashQueueWait(time.Since(queued))
+	}
+	return err
 }
 
 // logUsername is how a username appears in logs: a short keyed
@@ -162,9 +205,15 @@ func (s *Service) verifyCredentials(ctx context.Context, req *PasswordRequest, u
 // be a mistyped password (users do type passwords into the username
 // field).
 func (s *Service) logUsername(username string) zap.Field {
+	return zap.String("username_sha256", s.usernameFingerprint(username))
+}
+
+// usernameFingerprint is the keyed fingerprint of logUsername, also the one
+// the audit events carry for a name that matched no user.
+func (s *Service) usernameFingerprint(username string) string {
 	mac := hmac.New(sha256.New, s.logKey())
 	mac.Write([]byte(username))
-	return zap.String("username_sha256", hex.EncodeToString(mac.Sum(nil)[:6]))
+	return hex.EncodeToString(mac.Sum(nil)[:6])
 }
 
 // maybeRehash upgrades a weak hash to argon2id after a successful login,

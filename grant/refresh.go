@@ -75,7 +75,8 @@ func refreshStoreError(err error) error {
 }
 
 // Refresh redeems a refresh token: new access (and ID) token, and the
-// rotated refresh token.
+// rotated refresh token. A refusal once the token's family is known names
+// its user (UserError), for the audit events.
 func (s *Service) Refresh(ctx context.Context, req *RefreshRequest) (*Tokens, error) {
 	if err := s.cfg.StateReady(ctx); err != nil {
 		return nil, stateUnavailable(err)
@@ -84,6 +85,12 @@ func (s *Service) Refresh(ctx context.Context, req *RefreshRequest) (*Tokens, er
 	if err != nil {
 		return nil, refreshStoreError(err)
 	}
+	toks, err := s.refresh(ctx, req, g)
+	return toks, withUser(g.UserID, err)
+}
+
+// refresh is Refresh once the family g of the presented token is known.
+func (s *Service) refresh(ctx context.Context, req *RefreshRequest, g store.RefreshGrant) (*Tokens, error) {
 	if g.ClientID != req.Client.ID {
 		// Refused without revoking: another client must not be able to end
 		// the owner's session (RotateRefresh refuses it the same way).
@@ -115,6 +122,7 @@ func (s *Service) Refresh(ctx context.Context, req *RefreshRequest) (*Tokens, er
 				zap.String("user_id", g.UserID), zap.String("client_id", req.Client.ID))
 		}
 		if errors.Is(err, store.ErrRefreshReused) {
+			s.cfg.Observer.RefreshReused()
 			s.cfg.Logger.Warn("rotated refresh token presented again; its family is revoked",
 				zap.String("user_id", g.UserID), zap.String("client_id", req.Client.ID))
 		}

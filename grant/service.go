@@ -64,6 +64,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the flows' log lines.
 	Logger *zap.Logger
+	// Observer receives the flows' measurements (hash times, blocks,
+	// refresh-token reuse); nil observes nothing.
+	Observer Observer
 }
 
 // Service runs the flows. It is safe for concurrent use.
@@ -105,6 +108,9 @@ func New(ctx context.Context, cfg Config) *Service {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	return &Service{cfg: cfg, ctx: ctx}
 }

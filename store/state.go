@@ -17,7 +17,7 @@ import (
 // single atomic statement (an upsert or a conditional UPDATE), never a
 // read-modify-write in Go, so concurrent instances cannot lose updates.
 type State struct {
-	db      *sql.DB
+	db      *observedDB
 	timeout time.Duration
 }
 
@@ -27,7 +27,7 @@ func NewState(db *sql.DB, timeout time.Duration) *State {
 	if timeout <= 0 {
 		timeout = 3 * time.Second
 	}
-	return &State{db: db, timeout: timeout}
+	return &State{db: &observedDB{DB: db}, timeout: timeout}
 }
 
 // SchemaStatements returns the DDL of claimgate's own tables, for

@@ -62,6 +62,8 @@ type Config struct {
 	// operator name the column's own collation when it differs.
 	NameCollation string
 	Timeout       time.Duration
+	// Observe, when set, is told the duration of every query (observe.go).
+	Observe QueryObserver
 }
 
 // ValidateConfig checks the queries without touching a database: user_query
@@ -174,6 +176,8 @@ type Store struct {
 	// nameKeys computes failure-counter keys of login names; see
 	// LoginSubject in namekey.go.
 	nameKeys *nameKeyer
+	// observe is Config.Observe.
+	observe QueryObserver
 
 	// health is what Check, Ping and query outcomes learnt of the
 	// database (schemacheck.go).
@@ -192,7 +196,7 @@ func New(db *sql.DB, cfg Config, logger *zap.Logger) (*Store, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	s := &Store{db: db, logger: logger, timeout: cfg.Timeout, nameKeys: newNameKeyer(cfg.NameCollation)}
+	s := &Store{db: db, logger: logger, timeout: cfg.Timeout, nameKeys: newNameKeyer(cfg.NameCollation), observe: cfg.Observe}
 	if s.timeout == 0 {
 		s.timeout = DefaultTimeout
 	}
@@ -478,6 +482,7 @@ func (s *Store) query(ctx context.Context, l *lazyStmt, args ...any) (*sql.Rows,
 	if err := s.ConfigError(); err != nil {
 		return nil, err
 	}
+	defer s.observeSince(l, time.Now())
 	stmt, err := l.get(ctx, s.db)
 	if err != nil {
 		return nil, s.queryFailed(l.directive, err)

@@ -45,6 +45,7 @@ type KeySet struct {
 	keys   []*Key // published keys, active first
 	jwks   []byte
 	algs   []string
+	counts KeyCounts // the active key and the rest, unless publish knows better
 }
 
 // newKeySet builds a snapshot; active may be nil for a verification-only set.
@@ -65,6 +66,10 @@ func newKeySet(active *Key, published []*Key) (*KeySet, error) {
 			ks.algs = append(ks.algs, k.Algorithm)
 		}
 	}
+	if active != nil {
+		ks.counts.Active = 1
+	}
+	ks.counts.Retired = len(ks.keys) - ks.counts.Active
 	doc, err := marshalJWKS(ks.keys)
 	if err != nil {
 		return nil, fmt.Errorf("building JWKS: %w", err)

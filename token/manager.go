@@ -162,7 +162,8 @@ func (m *Manager) sync(ctx context.Context) error {
 
 // publish builds the snapshot for the current time and swaps it in.
 func (m *Manager) publish() error {
-	active, published := selectKeys(m.index, m.now())
+	now := m.now()
+	active, published := selectKeys(m.index, now)
 	var activeKey *Key
 	var keys []*Key
 	for _, meta := range published {
@@ -182,6 +183,7 @@ func (m *Manager) publish() error {
 	if err != nil {
 		return err
 	}
+	ks.counts = countKeys(published, active, m.keys, now)
 	if old := m.current.Swap(ks); old != nil && old.Active().ID != activeKey.ID {
 		m.logger.Info("signing key rotated",
 			zap.String("previous_kid", old.Active().ID),

@@ -48,6 +48,31 @@ type remoteOptions struct {
 	refreshEvery time.Duration // routine refetch, so removed (revoked) keys go away
 	timeout      time.Duration // per fetch, when the client has none
 	now          func() time.Time
+	onFetch      func(outcome string)
+}
+
+// Outcomes of a key-set fetch, as RemoteJWKS reports them to the func of
+// WithFetchObserver.
+const (
+	// JWKSFetchOK: keys fetched and installed.
+	JWKSFetchOK = "ok"
+	// JWKSFetchFailed: no document (connection, timeout, a status other
+	// than 200, a read error, over 1 MiB).
+	JWKSFetchFailed = "failed"
+	// JWKSFetchInvalid: a document without a usable key (malformed, or
+	// every key unusable).
+	JWKSFetchInvalid = "invalid"
+)
+
+// RemoteOption configures NewRemoteJWKS.
+type RemoteOption func(*remoteOptions)
+
+// WithFetchObserver makes every fetch report its outcome (JWKSFetchOK,
+// JWKSFetchFailed, JWKSFetchInvalid) to observe, for the metrics; fetches
+// cut short by the end of the key set's context are not reported. observe
+// must be safe for concurrent use.
+func WithFetchObserver(observe func(outcome string)) RemoteOption {
+	return func(o *remoteOptions) { o.onFetch = observe }
 }
 
 func defaultRemoteOptions() remoteOptions {
@@ -66,8 +91,12 @@ func defaultRemoteOptions() remoteOptions {
 // ctx is done. After a failed first fetch it retries with exponential backoff
 // (1 s up to 5 min); once it has keys it also refetches every hour. A nil
 // client means one with a 10 s timeout.
-func NewRemoteJWKS(ctx context.Context, url string, client *http.Client, logger *zap.Logger) *RemoteJWKS {
-	return newRemoteJWKS(ctx, url, client, logger, defaultRemoteOptions())
+func NewRemoteJWKS(ctx context.Context, url string, client *http.Client, logger *zap.Logger, options ...RemoteOption) *RemoteJWKS {
+	opts := defaultRemoteOptions()
+	for _, o := range options {
+		o(&opts)
+	}
+	return newRemoteJWKS(ctx, url, client, logger, opts)
 }
 
 func newRemoteJWKS(ctx context.Context, url string, client *http.Client, logger *zap.Logger, opts remoteOptions) *RemoteJWKS {
@@ -191,12 +220,15 @@ func (r *RemoteJWKS) fetch(ctx context.Context) error {
 	r.lastTry = r.opts.now()
 	r.mu.Unlock()
 
+	outcome := JWKSFetchFailed
+	defer func() { r.reportFetch(ctx, outcome) }()
 	ctx, cancel := context.WithTimeout(ctx, r.opts.timeout)
 	defer cancel()
 	doc, err := r.download(ctx)
 	if err != nil {
 		return err
 	}
+	outcome = JWKSFetchInvalid
 	keys, skipped, err := parseJWKS(doc)
 	if err != nil {
 		return err
@@ -208,7 +240,18 @@ func (r *RemoteJWKS) fetch(ctx context.Context) error {
 		return errors.New("JWKS has no usable signing key")
 	}
 	r.install(keys)
+	outcome = JWKSFetchOK
 	return nil
+}
+
+// reportFetch tells the fetch observer the outcome of a fetch under ctx
+// (the key set's own), unless ctx ended: a fetch cut short by a config
+// unload says nothing about the issuer.
+func (r *RemoteJWKS) reportFetch(ctx context.Context, outcome string) {
+	if r.opts.onFetch == nil || (outcome != JWKSFetchOK && ctx.Err() != nil) {
+		return
+	}
+	r.opts.onFetch(outcome)
 }
 
 func (r *RemoteJWKS) download(ctx context.Context) ([]byte, error) {
