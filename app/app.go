@@ -86,6 +86,8 @@ type App struct {
 	guard   *password.Guard
 	clients map[string]*grant.Client
 	grants  *grant.Service
+	// telemetry is the metrics and events (telemetry.go).
+	telemetry telemetry
 
 	// state keeps claimgate's own tables (failure counters, refresh
 	// tokens); schema creates them on first use when manage_schema is on
@@ -230,6 +232,9 @@ func (a *App) ProvisionWith(ctx caddy.Context, storage certmagic.Storage, logger
 	if a.program, err = enrich.Compile(a.Rules, a.logger); err != nil {
 		return fmt.Errorf("compiling claim rules: %w", err)
 	}
+	if err := a.provisionTelemetry(ctx); err != nil {
+		return err
+	}
 	a.guard = password.NewGuard(a.Protection.MaxConcurrentHashes, time.Duration(a.Protection.HashQueueTimeout))
 	verifier, err := a.passwordVerifier()
 	if err != nil {
@@ -247,6 +252,7 @@ func (a *App) ProvisionWith(ctx caddy.Context, storage certmagic.Storage, logger
 		MaxTokenLifetime: time.Duration(a.AccessTokenTTL),
 	}, a.logger.Named("keys"))
 	a.grants = grant.New(ctx, a.grantConfig(verifier))
+	a.watchTelemetry()
 	return nil
 }
 
@@ -290,6 +296,7 @@ func (a *App) grantConfig(verifier password.Verifier) grant.Config {
 		Rehash:              a.Database.RehashQuery != "",
 		RehashTimeout:       time.Duration(a.Database.Timeout) + time.Duration(a.Protection.HashQueueTimeout),
 		Logger:              a.logger.Named("grant"),
+		Observer:            a.telemetry.metrics,
 	}
 }
 
@@ -408,6 +415,7 @@ func (a *App) storeConfig() store.Config {
 		RehashQuery:       d.RehashQuery,
 		UserIDQuery:       d.UserIDQuery,
 		Timeout:           time.Duration(d.Timeout),
+		Observe:           a.telemetry.metrics.DatabaseQuery,
 	}
 }
 
@@ -641,6 +649,7 @@ func (a *App) Cleanup() error {
 	if a.grants != nil {
 		a.grants.Close()
 	}
+	a.releaseTelemetry()
 	var errs []error
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {

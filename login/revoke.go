@@ -29,6 +29,7 @@ func (l *Login) serveRevoke(w http.ResponseWriter, r *http.Request) {
 		l.answerError(w, r, errUnavailable("Cannot revoke right now.", retryAfterUnavailable).withCause(err))
 		return
 	}
+	l.recordRevocation(r, auth)
 	setNoStore(w.Header())
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)

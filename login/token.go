@@ -31,7 +31,9 @@ func newTokenResponse(t *grant.Tokens) *tokenResponse {
 
 // serveToken answers POST /oauth/token.
 func (l *Login) serveToken(w http.ResponseWriter, r *http.Request) {
-	resp, e := l.token(w, r)
+	var x exchange
+	resp, e := l.token(w, r, &x)
+	l.recordExchange(r, &x, e)
 	if e != nil {
 		l.answerError(w, r, e)
 		return
@@ -41,8 +43,9 @@ func (l *Login) serveToken(w http.ResponseWriter, r *http.Request) {
 
 // token runs the checks in the documented order; the first that fails
 // answers: method, body, grant type, client authentication, grant allowed
-// for the client, then the grant's own checks.
-func (l *Login) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, *oauthError) {
+// for the client, then the grant's own checks. x learns what the request
+// did, for its metrics and event.
+func (l *Login) token(w http.ResponseWriter, r *http.Request, x *exchange) (*tokenResponse, *oauthError) {
 	if r.Method != http.MethodPost {
 		return nil, errMethodNotAllowed(http.MethodPost)
 	}
@@ -63,23 +66,26 @@ func (l *Login) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, *
 	default:
 		return nil, newOAuthError(http.StatusBadRequest, codeUnsupportedGrantType, "Unsupported grant type.")
 	}
+	x.grant, x.counted = grantOf(grantType)
+	x.clientID = params["client_id"]
 
 	auth, e := l.authenticate(r, params)
 	if e != nil {
 		return nil, e
 	}
+	x.auth = auth
 	if !auth.client.Allows(grantType) {
 		return nil, newOAuthError(http.StatusBadRequest, codeUnauthorizedClient,
 			"The client may not use this grant type.")
 	}
 	if grantType == grant.TypeRefreshToken {
-		return l.refreshGrant(r, auth, params)
+		return l.refreshGrant(r, auth, params, x)
 	}
-	return l.passwordGrant(r, auth, grantType, params)
+	return l.passwordGrant(r, auth, grantType, params, x)
 }
 
 // passwordGrant checks a password grant's parameters and runs it.
-func (l *Login) passwordGrant(r *http.Request, auth clientAuth, grantType string, params map[string]string) (*tokenResponse, *oauthError) {
+func (l *Login) passwordGrant(r *http.Request, auth clientAuth, grantType string, params map[string]string, x *exchange) (*tokenResponse, *oauthError) {
 	req, e := l.passwordRequest(auth, grantType, params)
 	if e != nil {
 		return nil, e
@@ -87,21 +93,25 @@ func (l *Login) passwordGrant(r *http.Request, auth clientAuth, grantType string
 	req.IP = l.grants.AccountingIP(clientIP(r, auth))
 	toks, err := l.grants.Password(r.Context(), req)
 	if err != nil {
+		x.err = err
 		return nil, l.fromGrant(err)
 	}
+	x.userID = toks.UserID
 	return newTokenResponse(toks), nil
 }
 
 // refreshGrant runs a refresh grant.
-func (l *Login) refreshGrant(r *http.Request, auth clientAuth, params map[string]string) (*tokenResponse, *oauthError) {
+func (l *Login) refreshGrant(r *http.Request, auth clientAuth, params map[string]string, x *exchange) (*tokenResponse, *oauthError) {
 	raw := params["refresh_token"]
 	if raw == "" {
 		return nil, errInvalidRequest("Missing refresh_token.")
 	}
 	toks, err := l.grants.Refresh(r.Context(), &grant.RefreshRequest{Client: auth.client, Token: raw, Scope: params["scope"]})
 	if err != nil {
+		x.err = err
 		return nil, l.fromGrant(err)
 	}
+	x.userID = toks.UserID
 	return newTokenResponse(toks), nil
 }
 
