@@ -15,6 +15,7 @@ import (
 
 	"github.com/claimgate/claimgate/app"
 	"github.com/claimgate/claimgate/demo"
+	"github.com/claimgate/claimgate/store"
 	"github.com/claimgate/claimgate/store/storetest"
 )
 
@@ -323,4 +324,17 @@ func (p *cutProxy) forward(c net.Conn) {
 	go func() { _, _ = io.Copy(s, c); done <- struct{}{} }()
 	go func() { _, _ = io.Copy(c, s); done <- struct{}{} }()
 	<-done
+}
+
+// TestHealthManageSchemaOff: with manage_schema off and claimgate's own
+// tables missing, the instance is not ready (logins fail until the DBA
+// creates them); once they exist it is, without a restart.
+func TestHealthManageSchemaOff(t *testing.T) {
+	off := false
+	h := newHarness(t, withFastHealth(func(a *app.App) { a.Database.ManageSchema = &off }))
+	h.waitHealth(pathHealthReady, http.StatusServiceUnavailable, "misconfigured")
+	for _, stmt := range store.SchemaStatements() {
+		h.exec(stmt)
+	}
+	h.waitHealth(pathHealthReady, http.StatusOK, "ok")
 }
