@@ -76,6 +76,13 @@ type App struct {
 	// SubjectPrefix is put before the user_id in every token's sub (e.g.
 	// "auth0|"), so apps that stored Auth0 subjects keep finding their users.
 	SubjectPrefix string `json:"subject_prefix,omitempty"`
+	// SessionTTL is the absolute lifetime of a browser sign-in (SSO)
+	// session; default 168h.
+	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
+	// SessionIdleTTL ends a sign-in session unused for this long; default 72h.
+	SessionIdleTTL caddy.Duration `json:"session_idle_ttl,omitempty"`
+	// LoginPage is an html/template file replacing the built-in login page.
+	LoginPage string `json:"login_page,omitempty"`
 
 	logger  *zap.Logger
 	ctx     caddy.Context
@@ -86,6 +93,8 @@ type App struct {
 	guard   *password.Guard
 	clients map[string]*grant.Client
 	grants  *grant.Service
+	// web is what browser sign-in needs (browser.go).
+	web *browserState
 	// telemetry is the metrics and events (telemetry.go).
 	telemetry telemetry
 
@@ -163,6 +172,11 @@ type ClientConfig struct {
 	// TrustForwardedFor names a header carrying the end user's IP
 	// (confidential clients only).
 	TrustForwardedFor string `json:"trust_forwarded_for,omitempty"`
+	// RedirectURIs are where /authorize may send the browser back (exact
+	// URLs); needed by the authorization_code grant.
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
+	// LogoutRedirectURIs are where logout may send the browser.
+	LogoutRedirectURIs []string `json:"logout_redirect_uris,omitempty"`
 }
 
 // ProtectionConfig configures brute-force protection and the hashing guard.
@@ -252,6 +266,9 @@ func (a *App) ProvisionWith(ctx caddy.Context, storage certmagic.Storage, logger
 		MaxTokenLifetime: time.Duration(a.AccessTokenTTL),
 	}, a.logger.Named("keys"))
 	a.grants = grant.New(ctx, a.grantConfig(verifier))
+	if err := a.provisionBrowser(); err != nil {
+		return err
+	}
 	a.watchTelemetry()
 	return nil
 }
@@ -466,6 +483,9 @@ func (a *App) Validate() error {
 	if err := validateClients(a.Clients); err != nil {
 		return err
 	}
+	if err := a.validateBrowser(); err != nil {
+		return err
+	}
 	return validateProtection(a.Protection)
 }
 
@@ -546,6 +566,9 @@ func (c *ClientConfig) validate() error {
 		if err := grant.ValidateScopeName(s); err != nil {
 			return err
 		}
+	}
+	if err := c.validateBrowser(); err != nil {
+		return err
 	}
 	if c.TrustForwardedFor != "" {
 		if !httpguts.ValidHeaderFieldName(c.TrustForwardedFor) {

@@ -33,6 +33,9 @@ func init() {
 //	    deny <expr> <message>
 //	    subject_prefix <prefix>
 //	    errors auth0
+//	    session_ttl <duration>
+//	    session_idle_ttl <duration>
+//	    login_page <file>
 //	}
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 	d.Next() // consume option name
@@ -113,6 +116,8 @@ func (p *globalParser) option(d *caddyfile.Dispenser) error {
 		err = p.rule(d)
 	case "subject_prefix":
 		p.app.SubjectPrefix, err = cfgparse.SingleArg(d)
+	case "session_ttl", "session_idle_ttl", "login_page":
+		err = p.browserOption(d)
 	case "errors":
 		p.app.Errors, err = parseErrors(d)
 	default:

@@ -20,6 +20,8 @@ import (
 //	    grant password|refresh_token...
 //	    scope <scope>...
 //	    trust_forwarded_for <header>
+//	    redirect_uri <url>...
+//	    logout_redirect_uri <url>...
 //	}
 func (p *globalParser) client(d *caddyfile.Dispenser) error {
 	if !d.NextArg() {
@@ -89,6 +91,8 @@ func clientOption(d *caddyfile.Dispenser, c *ClientConfig) error {
 		if c.TrustForwardedFor, err = cfgparse.SingleArg(d); err == nil {
 			err = validForwardedFor(d, c)
 		}
+	case "redirect_uri", "logout_redirect_uri":
+		err = clientRedirectURIs(d, c)
 	default:
 		return d.Errf("unrecognized client option '%s'", d.Val())
 	}

@@ -25,7 +25,9 @@ func resolveClients(configs []*ClientConfig, repl *caddy.Replacer) (map[string]*
 				return nil, fmt.Errorf("client %q: secret is empty after replacing placeholders (is the environment variable set?)", cc.ID)
 			}
 		}
-		clients[cc.ID] = grant.NewClient(cc.ID, secret, cc.Audiences, cc.Grants, cc.Scopes, cc.TrustForwardedFor)
+		c := grant.NewClient(cc.ID, secret, cc.Audiences, cc.Grants, cc.Scopes, cc.TrustForwardedFor)
+		c.RedirectURIs, c.LogoutRedirectURIs = cc.RedirectURIs, cc.LogoutRedirectURIs
+		clients[cc.ID] = c
 	}
 	return clients, nil
 }

@@ -312,7 +312,8 @@ func TestFleetDatabaseOutage(t *testing.T) {
 		proxy.Start()
 		waitLogin(t, a, alice)
 		waitLogin(t, b, alice)
-		want := []string{"claimgate_ip_failures", "claimgate_login_failures", "claimgate_password_rehashes", "claimgate_refresh_tokens"}
+		want := []string{"claimgate_auth_codes", "claimgate_ip_failures", "claimgate_login_failures",
+			"claimgate_password_rehashes", "claimgate_refresh_tokens", "claimgate_sessions"}
 		if got := slices.Sorted(slices.Values(f.claimgateTables(t))); !slices.Equal(got, want) {
 			t.Errorf("claimgate_ tables after recovery: %v, want %v", got, want)
 		}

@@ -32,6 +32,12 @@ type discoveryDocument struct {
 	SubjectTypesSupported             []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
 	ClaimsSupported                   []string `json:"claims_supported"`
+	// Browser sign-in (authorize.go), when a client may use the
+	// authorization_code grant.
+	AuthorizationEndpoint         string   `json:"authorization_endpoint,omitempty"`
+	EndSessionEndpoint            string   `json:"end_session_endpoint,omitempty"`
+	ResponseModesSupported        []string `json:"response_modes_supported,omitempty"`
+	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported,omitempty"`
 }
 
 // endpointURL joins the issuer and an endpoint path without doubling the
@@ -55,6 +61,13 @@ func (l *Login) discovery() discoveryDocument {
 		SubjectTypesSupported:  []string{"public"},
 		ScopesSupported:        l.scopesSupported(),
 		ClaimsSupported:        l.claimsSupported(),
+	}
+	if l.codeFlowSupported() {
+		doc.AuthorizationEndpoint = endpointURL(a.Issuer, pathAuthorize)
+		doc.EndSessionEndpoint = endpointURL(a.Issuer, pathLogoutOIDC)
+		doc.ResponseTypesSupported = []string{"code"}
+		doc.ResponseModesSupported = []string{"query"}
+		doc.CodeChallengeMethodsSupported = []string{"S256"}
 	}
 	doc.TokenEndpointAuthMethodsSupported = l.authMethodsSupported()
 	doc.RevocationAuthMethodsSupported = doc.TokenEndpointAuthMethodsSupported
@@ -81,7 +94,21 @@ func (l *Login) grantTypesSupported() []string {
 	if refresh && l.grants.RefreshTokensAvailable() {
 		grants = append(grants, grant.TypeRefreshToken)
 	}
+	if l.codeFlowSupported() {
+		grants = append(grants, grant.TypeAuthorizationCode)
+	}
 	return grants
+}
+
+// codeFlowSupported reports whether some client may use the
+// authorization_code grant (browser sign-in).
+func (l *Login) codeFlowSupported() bool {
+	for _, c := range l.app.ClientList() {
+		if c.HasGrant(grant.ClientGrantAuthorizationCode) {
+			return true
+		}
+	}
+	return false
 }
 
 // authMethodsSupported lists client_secret_basic and client_secret_post,

@@ -172,6 +172,8 @@ func fromGrant(err error, auth0 bool) *oauthError {
 		return errWrongCredentials(auth0).withCause(err)
 	case errors.As(err, &blocked):
 		return errTooManyAttempts(blocked.RetryAfter).withCause(err)
+	case errors.Is(err, grant.ErrInvalidCode):
+		return newOAuthError(http.StatusBadRequest, codeInvalidGrant, "Invalid authorization code.").withCause(err)
 	case errors.Is(err, grant.ErrInvalidRefresh):
 		return newOAuthError(http.StatusBadRequest, codeInvalidGrant, "Unknown or invalid refresh token.").withCause(err)
 	case errors.As(err, &refusal) && errors.Is(err, grant.ErrInvalidScope):

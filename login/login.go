@@ -110,6 +110,9 @@ func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	case pathHealthReady:
 		l.serveHealth(w, r, true)
 	default:
+		if l.serveBrowser(w, r) {
+			return nil
+		}
 		return next.ServeHTTP(w, r)
 	}
 	return nil

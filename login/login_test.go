@@ -127,7 +127,7 @@ func TestTokenErrors(t *testing.T) {
 		// grant type
 		{name: "missing grant_type", form: passwordForm("grant_type", ""), status: 400, code: "invalid_request"},
 		{name: "unknown grant", form: passwordForm("grant_type", "client_credentials"), status: 400, code: "unsupported_grant_type"},
-		{name: "unknown grant before client", form: passwordForm("grant_type", "authorization_code", "client_secret", "nope"), status: 400, code: "unsupported_grant_type"},
+		{name: "unknown grant before client", form: passwordForm("grant_type", "urn:ietf:params:oauth:grant-type:device_code", "client_secret", "nope"), status: 400, code: "unsupported_grant_type"},
 		// refresh_token grant (more in refresh_test.go)
 		{name: "refresh grant not allowed", form: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {spaClient}}, status: 400, code: "unauthorized_client"},
 		{name: "refresh client before grant", form: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {webClient}, "client_secret": {"wrong"}}, status: 401, code: "invalid_client"},

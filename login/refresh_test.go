@@ -400,7 +400,8 @@ func TestDatabaseDownThenBack(t *testing.T) {
 	proxy.up.Store(true)
 	r := h.loginRefresh()
 	expectToken(t, h.form(refreshForm(r)))
-	if tables := testkit.ClaimgateTables(t, storetest.Open(t, dsn)); len(tables) != 4 {
+	// Failures, IP budgets, refresh tokens, rehashes, codes, sessions.
+	if tables := testkit.ClaimgateTables(t, storetest.Open(t, dsn)); len(tables) != 6 {
 		t.Errorf("claimgate tables after recovery: %v", tables)
 	}
 }

@@ -57,7 +57,7 @@ func (l *Login) token(w http.ResponseWriter, r *http.Request, x *exchange) (*tok
 	switch grantType {
 	case "":
 		return nil, errInvalidRequest("Missing grant_type.")
-	case grant.TypePassword, grant.TypePasswordRealm:
+	case grant.TypePassword, grant.TypePasswordRealm, grant.TypeAuthorizationCode:
 	case grant.TypeRefreshToken:
 		if !l.grants.RefreshTokensAvailable() {
 			return nil, newOAuthError(http.StatusBadRequest, codeUnsupportedGrantType,
@@ -77,6 +77,9 @@ func (l *Login) token(w http.ResponseWriter, r *http.Request, x *exchange) (*tok
 	if !auth.client.Allows(grantType) {
 		return nil, newOAuthError(http.StatusBadRequest, codeUnauthorizedClient,
 			"The client may not use this grant type.")
+	}
+	if grantType == grant.TypeAuthorizationCode {
+		return l.codeGrant(r, auth, params)
 	}
 	if grantType == grant.TypeRefreshToken {
 		return l.refreshGrant(r, auth, params, x)
