@@ -221,7 +221,8 @@ func (r *RemoteJWKS) fetch(ctx context.Context) error {
 	r.mu.Unlock()
 
 	outcome := JWKSFetchFailed
-	defer func() { r.reportFetch(ctx, outcome) }()
+	keySetCtx := ctx // not the fetch's own, which is cancelled before the report
+	defer func() { r.reportFetch(keySetCtx, outcome) }()
 	ctx, cancel := context.WithTimeout(ctx, r.opts.timeout)
 	defer cancel()
 	doc, err := r.download(ctx)
