@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/claimgate/claimgate/app"
@@ -525,4 +526,48 @@ func decodeJSON(t testing.TB, body []byte) map[string]any {
 		t.Fatalf("%s: %v", body, err)
 	}
 	return m
+}
+
+func TestAuthorizationCodeConcurrentRedemptions(t *testing.T) {
+	h := newHarness(t, browserApp)
+	race := func(q url.Values) []string {
+		code := codeFrom(t, newBrowser(h).signIn(t, q, alice, alicePassword), pkceRedirect, "st-123")
+		const n = 4
+		answers := make(chan *httptest.ResponseRecorder, n)
+		var start sync.WaitGroup
+		start.Add(1)
+		for range n {
+			go func() {
+				start.Wait()
+				answers <- h.redeem(code, testVerifier)
+			}()
+		}
+		start.Done()
+		var won []string
+		for range n {
+			w := <-answers
+			if w.Code == http.StatusOK {
+				tr, _ := expectToken(t, w)
+				won = append(won, tr.RefreshToken)
+			} else {
+				expectError(t, w, http.StatusBadRequest, "invalid_grant")
+			}
+		}
+		return won
+	}
+	// Without refresh tokens: the one conditional UPDATE lets exactly one
+	// redemption through.
+	if won := race(authorizeQuery("scope", "openid")); len(won) != 1 {
+		t.Fatalf("%d redemptions won, want exactly 1", len(won))
+	}
+	// With offline_access, the losers revoke the family the winner got
+	// (RFC 6749 §4.1.2); a winner that sees the reuse before answering is
+	// refused too, so at most one gets tokens and its refresh token is dead.
+	won := race(authorizeQuery())
+	if len(won) > 1 {
+		t.Fatalf("%d redemptions won, want at most 1", len(won))
+	}
+	for _, rt := range won {
+		expectError(t, h.form(testkit.RefreshForm(pkceClient, "", rt)), http.StatusBadRequest, "invalid_grant")
+	}
 }

@@ -17,7 +17,8 @@ import (
 const publicMaxAge = "public, max-age=300"
 
 // discoveryDocument is RFC 8414 / OpenID Connect Discovery 1.0 metadata.
-// There is no authorization endpoint, so response_types_supported is empty.
+// response_types_supported is empty unless some client may use the code
+// flow (browser sign-in), which adds the authorization endpoint.
 type discoveryDocument struct {
 	Issuer                            string   `json:"issuer"`
 	TokenEndpoint                     string   `json:"token_endpoint"`
