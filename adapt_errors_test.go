@@ -186,8 +186,8 @@ func TestAdaptErrors(t *testing.T) {
 		},
 		{
 			name:    "unknown client option",
-			input:   global("client web {", "\taudience https://api.example.test", "\tredirect_uri https://x.test/ "+errLine, "}"),
-			wantErr: "unrecognized client option 'redirect_uri'",
+			input:   global("client web {", "\taudience https://api.example.test", "\tcallback_url https://x.test/ "+errLine, "}"),
+			wantErr: "unrecognized client option 'callback_url'",
 		},
 		{
 			name:    "trust_forwarded_for on a public client",

@@ -291,8 +291,9 @@ func testLoginErrors(t *testing.T, e *env, alicePW string) {
 			"username", alice, "password", alicePW)), status: 400, code: "invalid_request"},
 		{name: "client_credentials", send: post(form("grant_type", "client_credentials", "client_id", webClient,
 			"client_secret", webSecret)), status: 400, code: "unsupported_grant_type"},
+		// A known grant this client was not given.
 		{name: "authorization_code", send: post(form("grant_type", "authorization_code", "client_id", webClient,
-			"client_secret", webSecret, "code", "x")), status: 400, code: "unsupported_grant_type"},
+			"client_secret", webSecret, "code", "x")), status: 400, code: "unauthorized_client"},
 		{name: "grant type in another case", send: post(form("grant_type", "PASSWORD", "client_id", webClient,
 			"client_secret", webSecret, "username", alice, "password", alicePW)), status: 400, code: "unsupported_grant_type"},
 		// client authentication
