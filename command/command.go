@@ -3,6 +3,8 @@
 //
 //	caddy claimgate hash-password   hash a password for the users table
 //	caddy claimgate unblock         clear brute-force blocks in the database
+//	caddy claimgate rotate-key      replace the signing key now, fleet-wide
+//	caddy claimgate health          check a health endpoint (container HEALTHCHECK)
 //	caddy claimgate schema          print the SQL of claimgate's own tables
 //	caddy claimgate version         print which claimgate is built in
 //
@@ -35,8 +37,10 @@ func init() {
 		Short: "Operator commands of the claimgate plugin",
 		Long: `
 Operator commands of the claimgate plugin: hashing passwords for the users
-table, clearing brute-force blocks, printing the SQL of claimgate's own
-tables, and the version of claimgate in this binary.
+table, clearing brute-force blocks, rotating the signing key now across
+the fleet, checking a health endpoint (for container health checks),
+printing the SQL of claimgate's own tables, and the version of claimgate
+in this binary.
 `,
 		CobraFunc: setUpGroup,
 	})
@@ -61,6 +65,8 @@ func setUpGroup(cmd *cobra.Command) {
 	cmd.AddCommand(
 		newHashPasswordCommand(),
 		newUnblockCommand(),
+		newRotateKeyCommand(),
+		newHealthCommand(),
 		newSchemaCommand(),
 		newVersionCommand(),
 	)

@@ -15,6 +15,13 @@ import (
 // caddyCmdToCobra), and returns what it printed on stdout.
 func execute(t *testing.T, root, stdin string, args ...string) (string, error) {
 	t.Helper()
+	out, _, err := executeStreams(t, root, stdin, args...)
+	return out, err
+}
+
+// executeStreams is execute returning what was printed on stderr too.
+func executeStreams(t *testing.T, root, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	reg, ok := caddycmd.Commands()[groupName]
 	if !ok {
 		t.Fatalf("command %q not registered", groupName)
@@ -28,8 +35,8 @@ func execute(t *testing.T, root, stdin string, args ...string) (string, error) {
 	rootCmd.SetErr(&errOut)
 	rootCmd.SetIn(strings.NewReader(stdin))
 	rootCmd.SetArgs(args)
-	_, err := rootCmd.ExecuteC()
-	return out.String(), err
+	_, err = rootCmd.ExecuteC()
+	return out.String(), errOut.String(), err
 }
 
 // TestRegisteredAsOneGroup checks that the plugin adds one top-level
@@ -54,7 +61,7 @@ func TestRegisteredAsOneGroup(t *testing.T) {
 	for _, c := range group.Commands() {
 		subs = append(subs, c.Name())
 	}
-	want := []string{"hash-password", "schema", "unblock", "version"}
+	want := []string{"hash-password", "health", "rotate-key", "schema", "unblock", "version"}
 	if !slices.Equal(subs, want) {
 		t.Errorf("subcommands %q, want %q", subs, want)
 	}
@@ -95,6 +102,19 @@ func TestHelpUsesTheCalledName(t *testing.T) {
 			want: []string{"cg claimgate schema", "manage_schema off"},
 		},
 		{
+			name:    "rotate-key",
+			root:    "claimgate",
+			args:    []string{"claimgate", "rotate-key", "--help"},
+			want:    []string{"claimgate claimgate rotate-key [--config <file>]", "--retire-old", "--activate-in", "a key that leaked"},
+			notWant: []string{"caddy claimgate"},
+		},
+		{
+			name: "health",
+			root: "claimgate",
+			args: []string{"claimgate", "health", "--help"},
+			want: []string{"claimgate claimgate health --url <url>", "--timeout duration", "(default 3s)", "/health/ready"},
+		},
+		{
 			name: "version",
 			root: "caddy",
 			args: []string{"claimgate", "version", "--help"},
@@ -104,7 +124,7 @@ func TestHelpUsesTheCalledName(t *testing.T) {
 			name:    "the group lists its subcommands",
 			root:    "claimgate",
 			args:    []string{"claimgate", "--help"},
-			want:    []string{"claimgate claimgate [command]", "hash-password", "unblock", "schema", "version"},
+			want:    []string{"claimgate claimgate [command]", "hash-password", "unblock", "rotate-key", "health", "schema", "version"},
 			notWant: []string{"caddy claimgate"},
 		},
 		{
