@@ -1,9 +1,13 @@
 // Command claimgate is Caddy with the standard modules and the claimgate
 // plugin. It is Caddy's command line, so `claimgate run`, `claimgate adapt`
 // and `claimgate validate` behave as Caddy's do; claimgate's own operator
-// commands are under `claimgate claimgate` (hash-password, unblock, schema,
-// version), as they are under `caddy claimgate` in any Caddy built with the
-// plugin.
+// commands are under `claimgate claimgate` (hash-password, unblock,
+// rotate-key, health, schema, version), as they are under `caddy claimgate`
+// in any Caddy built with the plugin.
+//
+// It also carries the embedded demo database of the README's quickstart
+// (demo.go); built with -tags=claimgate_nodemo, as the container image is,
+// it does not.
 package main
 
 import (
@@ -19,11 +23,6 @@ import (
 
 	// The claimgate plugin.
 	_ "github.com/claimgate/claimgate"
-
-	// The demo database, for the README's quickstart: `dsn embedded`. A
-	// production build (xcaddy build --with github.com/claimgate/claimgate)
-	// leaves it out.
-	_ "github.com/claimgate/claimgate/demo"
 )
 
 func main() {
