@@ -43,6 +43,8 @@ func grantOf(grantType string) (metrics.Grant, bool) {
 		return metrics.GrantPassword, true
 	case grant.TypeRefreshToken:
 		return metrics.GrantRefreshToken, true
+	case grant.TypeAuthorizationCode:
+		return metrics.GrantAuthorizationCode, true
 	}
 	return 0, false
 }
@@ -80,6 +82,7 @@ const (
 	descBlockedAccount   = "Too many failed logins for this user (account lockout)."
 	descBlockedIP        = "Too many failed logins from this IP."
 	descRefreshExchanged = "Refresh token exchanged for new tokens."
+	descCodeExchanged    = "Authorization code exchanged for tokens."
 	descRefreshReused    = "A rotated refresh token was presented again; its family is revoked."
 	descRevoked          = "Refresh token revoked."
 )
@@ -88,6 +91,12 @@ const (
 // e, given the grant's own error err (nil when the request failed before
 // the grant ran, or succeeded).
 func describe(g metrics.Grant, e *oauthError, err error) (typ, description string) {
+	if g == metrics.GrantAuthorizationCode {
+		if e == nil {
+			return events.TypeSuccessCodeExchange, descCodeExchanged
+		}
+		return events.TypeFailedCodeExchange, e.description
+	}
 	if g == metrics.GrantRefreshToken {
 		switch {
 		case e == nil:

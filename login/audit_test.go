@@ -87,6 +87,8 @@ func TestDescribe(t *testing.T) {
 		{"refresh reuse", metrics.GrantRefreshToken, &grant.UserError{UserID: "7", Err: fmt.Errorf("%w: %w", grant.ErrInvalidRefresh, store.ErrRefreshReused)}, nil, events.TypeRefreshReuse, "presented again"},
 		{"refresh expired", metrics.GrantRefreshToken, fmt.Errorf("%w: %w", grant.ErrInvalidRefresh, store.ErrRefreshInvalid), nil, events.TypeFailedRefreshExchange, "refresh token"},
 		{"refresh, wrong client secret", metrics.GrantRefreshToken, nil, errInvalidClient(true), events.TypeFailedRefreshExchange, "Client authentication failed."},
+		{"code exchanged", metrics.GrantAuthorizationCode, nil, nil, events.TypeSuccessCodeExchange, "code exchanged"},
+		{"code refused", metrics.GrantAuthorizationCode, nil, errInvalidRequest("Missing code."), events.TypeFailedCodeExchange, "Missing code."},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := c.e
@@ -120,9 +122,10 @@ func TestUserOf(t *testing.T) {
 // TestGrantOf: only the grants claimgate runs are counted.
 func TestGrantOf(t *testing.T) {
 	for gt, want := range map[string]metrics.Grant{
-		grant.TypePassword:      metrics.GrantPassword,
-		grant.TypePasswordRealm: metrics.GrantPassword,
-		grant.TypeRefreshToken:  metrics.GrantRefreshToken,
+		grant.TypePassword:          metrics.GrantPassword,
+		grant.TypePasswordRealm:     metrics.GrantPassword,
+		grant.TypeRefreshToken:      metrics.GrantRefreshToken,
+		grant.TypeAuthorizationCode: metrics.GrantAuthorizationCode,
 	} {
 		if got, ok := grantOf(gt); !ok || got != want {
 			t.Errorf("grantOf(%q) = %v, %v", gt, got, ok)

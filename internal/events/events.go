@@ -45,6 +45,11 @@ const (
 	// authenticate or may not use the grant, a scope or audience it may not
 	// have, the database or the hashing slots unavailable.
 	TypeFailedPasswordExchange = "fepft"
+	// TypeSuccessCodeExchange is an authorization code exchanged for
+	// tokens.
+	TypeSuccessCodeExchange = "seacft"
+	// TypeFailedCodeExchange is a refused authorization_code grant.
+	TypeFailedCodeExchange = "feacft"
 	// TypeSuccessRefreshExchange is a refresh token exchanged for new
 	// tokens.
 	TypeSuccessRefreshExchange = "sertft"
