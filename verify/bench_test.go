@@ -79,3 +79,56 @@ func benchRequests(b *testing.B, auth string, serve func(http.ResponseWriter, *h
 		}
 	}
 }
+
+// benchStripHeader is a typical request's header: the clean variant has no
+// managed header, the forged one a forged X-User-Id spelled with '_'.
+func benchStripHeader(forged bool) http.Header {
+	h := http.Header{
+		"Authorization":   {"Bearer x.y.z"},
+		"Accept":          {"application/json"},
+		"User-Agent":      {"bench"},
+		"Accept-Encoding": {"gzip"},
+		"Connection":      {"keep-alive"},
+		"Content-Type":    {"application/json"},
+	}
+	if forged {
+		h["X_User_Id"] = []string{"forged"}
+	}
+	return h
+}
+
+// benchStripVerify is a handler with the four headers of
+// BenchmarkVerifyHandler, provisioned without keys.
+func benchStripVerify() *Verify {
+	v := &Verify{registry: newNameRegistry(), Headers: []HeaderClaim{
+		{Name: "X-User-Id", Claim: "sub"},
+		{Name: "X-User-Email", Claim: "email"},
+		{Name: "X-User-Roles", Claim: "https://example.test/roles"},
+		{Name: "X-Client-Id", Claim: "client_id"},
+	}}
+	v.register()
+	return v
+}
+
+// BenchmarkStripManaged measures the stripping that runs first on every
+// request, alone.
+func BenchmarkStripManaged(b *testing.B) {
+	v := benchStripVerify()
+	for _, forged := range []bool{false, true} {
+		name := "clean"
+		if forged {
+			name = "forged"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := benchStripHeader(forged)
+			value := []string{"forged"}
+			b.ReportAllocs()
+			for b.Loop() {
+				if forged {
+					h["X_User_Id"] = value
+				}
+				stripManaged(h, v.managed())
+			}
+		})
+	}
+}

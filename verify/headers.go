@@ -4,19 +4,26 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/net/http/httpguts"
 )
 
-// forwardedHeader is a `header NAME CLAIM` line prepared once in Provision.
+// forwardedHeader is a `header NAME CLAIM [json]` line prepared once in
+// Provision.
 type forwardedHeader struct {
-	key        string // canonical header key set on the request
-	normalized string // lowercase, '_' → '-': the form every spelling is compared in
-	claim      string
+	key   string // canonical header key set on the request
+	claim string
+	json  bool // the `json` format: the claim as compact JSON, whatever its type
+	// warned has bit p set once a value was refused for valueProblem p:
+	// each reason is logged once per header, not once per request, since
+	// any user can put a control character in their own metadata and
+	// would otherwise write a WARN line with every request.
+	warned atomic.Uint32
 }
 
 // normalizeHeaderName returns name lowercased with '_' and '.' turned into '-', the
@@ -55,58 +62,105 @@ func sameHeader(name, norm string) bool {
 	return true
 }
 
-// isForwarded reports whether name is, in any spelling, a header this
-// handler sets.
-func (v *Verify) isForwarded(name string) bool {
-	for i := range v.headers {
-		if sameHeader(name, v.headers[i].normalized) {
+// stripManaged deletes every client-sent copy of the managed headers, in
+// every spelling, and removes their names from the Connection header so that
+// reverse_proxy's hop-by-hop removal cannot delete the verified values
+// (GHSA-w9mr-28mw-j8hg). It runs before anything else on every request, and
+// reports whether a Trailer header names a managed header (the request must
+// then be refused: see trailerNamesManaged). It does not allocate unless it
+// has something to rewrite.
+func stripManaged(h http.Header, m *nameSet) (trailerManaged bool) {
+	if m == nil {
+		return false
+	}
+	for key := range h {
+		if m.contains(key) {
+			delete(h, key) // deleting during range is safe in Go
+			continue
+		}
+		switch {
+		case len(key) == len("Connection") && strings.EqualFold(key, "Connection"):
+			stripConnection(h, key, m)
+		case len(key) == len("Trailer") && strings.EqualFold(key, "Trailer"):
+			trailerManaged = trailerManaged || listNamesManaged(h[key], m)
+		}
+	}
+	return trailerManaged
+}
+
+// listNamesManaged reports whether a comma-separated header list (Trailer,
+// Connection) names a managed header.
+func listNamesManaged(values []string, m *nameSet) bool {
+	for _, line := range values {
+		for tok := range strings.SplitSeq(line, ",") {
+			if m.contains(textTrim(tok)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// trailerNamesManaged reports whether the request announces a trailer field
+// that is managed. Trailers arrive after the body, long after stripManaged
+// ran, and reverse_proxy forwards them: `Trailer: X-User-Id` followed by
+// `X-User-Id: 999` after the last chunk would reach the upstream next to the
+// verified value. Go's servers move an announced Trailer header into
+// r.Trailer (keys present, values nil until the body is read); a Trailer
+// header left in r.Header (no chunked body) is checked by stripManaged.
+func trailerNamesManaged(trailer http.Header, m *nameSet) bool {
+	for key := range trailer {
+		if m.contains(key) {
 			return true
 		}
 	}
 	return false
 }
 
-// stripForwarded deletes every client-sent copy of the headers this handler
-// sets, in every spelling, and removes their names from the Connection header
-// so that reverse_proxy's hop-by-hop removal cannot delete the verified values
-// (GHSA-w9mr-28mw-j8hg). It runs before anything else on every request.
-func (v *Verify) stripForwarded(h http.Header) {
-	if len(v.headers) == 0 {
-		return
-	}
-	for key := range h {
-		if v.isForwarded(key) {
-			delete(h, key) // deleting during range is safe in Go
-			continue
-		}
-		if len(key) == len("Connection") && strings.EqualFold(key, "Connection") {
-			v.stripConnection(h, key)
-		}
-	}
+// trailerStripper deletes managed names from the request's trailers when
+// the body reaches EOF, before anything forwards them.
+//
+// Announcing a managed trailer is refused (trailerNamesManaged), but Go's
+// HTTP/1.1 server adds every field of the trailer section to a non-nil
+// r.Trailer, announced or not, and reverse_proxy copies whatever r.Trailer
+// holds at EOF to the upstream. So `Trailer: X-Checksum` followed by
+// `X-User-Id: 999` would pass the announcement check. Go's server merges the
+// trailer section into r.Trailer before its Body.Read returns io.EOF, and
+// reverse_proxy reads r.Trailer right after that Read returns, so deleting
+// here, in between, leaves nothing managed to forward. (When no trailer is
+// announced r.Trailer is nil in every copy of the request that handlers
+// see, and Go's server stores the section on its own copy only.)
+type trailerStripper struct {
+	io.ReadCloser
+	trailer http.Header
+	managed *nameSet
 }
 
-// stripConnection rewrites the Connection header stored under key without the
-// tokens that name a forwarded header; it leaves it untouched (and does not
-// allocate) when no token does, and deletes it when no token remains.
-func (v *Verify) stripConnection(h http.Header, key string) {
-	values := h[key]
-	found := false
-	for _, line := range values {
-		for tok := range strings.SplitSeq(line, ",") {
-			if v.isForwarded(textTrim(tok)) {
-				found = true
-				break
+func (b *trailerStripper) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		for key := range b.trailer {
+			if b.managed.contains(key) {
+				delete(b.trailer, key)
 			}
 		}
 	}
-	if !found {
+	return n, err
+}
+
+// stripConnection rewrites the Connection header stored under key without the
+// tokens that name a managed header; it leaves it untouched (and does not
+// allocate) when no token does, and deletes it when no token remains.
+func stripConnection(h http.Header, key string, m *nameSet) {
+	values := h[key]
+	if !listNamesManaged(values, m) {
 		return
 	}
 	var kept []string
 	for _, line := range values {
 		for tok := range strings.SplitSeq(line, ",") {
 			tok = textTrim(tok)
-			if tok != "" && !v.isForwarded(tok) {
+			if tok != "" && !m.contains(tok) {
 				kept = append(kept, tok)
 			}
 		}
@@ -139,65 +193,118 @@ func validHeaderName(name string) error {
 	return nil
 }
 
-// claimString converts a verified claim value to the text that is forwarded
-// and offered as a placeholder: strings as they are, numbers and booleans as
-// JSON text, lists of scalars joined with ",", objects (and lists holding
+// valueProblem is why a claim is not sent as a header.
+type valueProblem uint8
+
+const (
+	valueOK valueProblem = iota
+	// valueAbsent: the token lacks the claim, or it is null.
+	valueAbsent
+	// valueControl: a control character anywhere (CR and LF would split
+	// headers in naive proxies; Go's client refuses the others).
+	valueControl
+	// valueListComma: a list element holds ',', so an upstream splitting
+	// the joined list on commas would read an extra value (a role).
+	valueListComma
+)
+
+// headerValue converts a verified claim to the value of its forwarded
+// header, or says why it is not sent. With asJSON the claim is compact JSON
+// whatever its type (a string keeps its quotes); otherwise as claimString
+// converts it, except that a list with an element holding ',' is refused.
+func headerValue(value any, asJSON bool) (string, valueProblem) {
+	if value == nil {
+		return "", valueAbsent
+	}
+	var s string
+	if asJSON {
+		s = compactJSON(value)
+	} else {
+		var ambiguous bool
+		s, ambiguous = claimText(value)
+		if ambiguous {
+			return "", valueListComma
+		}
+	}
+	// JSON escapes C0 controls but not DEL, so the json format is checked
+	// too.
+	if hasControlChar(s) {
+		return "", valueControl
+	}
+	return s, valueOK
+}
+
+// claimString converts a verified claim value to the text offered as a
+// placeholder: strings as they are, numbers as written in the token
+// (json.Number, so an integer above 2^53 keeps every digit), booleans as
+// true/false, lists of scalars joined with ",", objects (and lists holding
 // objects or lists) as compact JSON. ok is false for null, which is treated
 // as an absent claim.
 func claimString(value any) (s string, ok bool) {
-	switch val := value.(type) {
-	case nil:
+	if value == nil {
 		return "", false
-	case string:
-		return val, true
-	case []any:
-		return listString(val), true
-	case []string:
-		return strings.Join(val, ","), true
 	}
-	if s, ok := scalarString(value); ok {
-		return s, true
-	}
-	return compactJSON(value), true
+	s, _ = claimText(value)
+	return s, true
 }
 
-// scalarString converts a non-string JSON scalar to its JSON text.
+// claimText is claimString for a non-nil value; ambiguous reports a joined
+// list with an element that itself holds ','.
+func claimText(value any) (s string, ambiguous bool) {
+	switch val := value.(type) {
+	case string:
+		return val, false
+	case []any:
+		return listString(val)
+	case []string:
+		for _, el := range val {
+			if strings.Contains(el, ",") {
+				ambiguous = true
+			}
+		}
+		return strings.Join(val, ","), ambiguous
+	}
+	if s, ok := scalarString(value); ok {
+		return s, false
+	}
+	return compactJSON(value), false
+}
+
+// scalarString converts a JSON scalar to its text: a string as it is,
+// others as JSON. token.Verifier decodes numbers as json.Number, which keeps
+// the token's own digits; the other number types are for claims built in Go
+// (tests, other callers).
 func scalarString(value any) (string, bool) {
 	switch val := value.(type) {
 	case string:
 		return val, true
-	case bool:
-		return strconv.FormatBool(val), true
-	case float64:
-		return formatFloat(val), true
-	case float32:
-		return formatFloat(float64(val)), true
 	case json.Number:
 		return val.String(), true
+	case bool:
+		return strconv.FormatBool(val), true
 	case int:
 		return strconv.Itoa(val), true
 	case int64:
 		return strconv.FormatInt(val, 10), true
-	case int32:
-		return strconv.FormatInt(int64(val), 10), true
-	case uint64:
-		return strconv.FormatUint(val, 10), true
+	case float64:
+		// encoding/json's text (1700000000, not 1.7e+09).
+		return compactJSON(val), true
 	}
 	return "", false
 }
 
 // listString joins a list of scalars with ","; a list holding anything else
 // (objects, lists, null) becomes compact JSON instead, since joining would
-// lose its structure.
-func listString(list []any) string {
+// lose its structure. ambiguous reports a joined element holding ','.
+func listString(list []any) (s string, ambiguous bool) {
 	switch len(list) {
 	case 0:
-		return ""
+		return "", false
 	case 1:
 		if s, ok := scalarString(list[0]); ok {
-			return s
+			return s, strings.Contains(s, ",")
 		}
-		return compactJSON(list)
+		return compactJSON(list), false
 	}
 	// Lists of strings (roles, permissions) are the common case: size the
 	// result once so the join allocates once.
@@ -215,33 +322,17 @@ func listString(list []any) string {
 	for i, el := range list {
 		s, ok := scalarString(el)
 		if !ok {
-			return compactJSON(list)
+			return compactJSON(list), false
 		}
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString(s)
-	}
-	return b.String()
-}
-
-// formatFloat prints f as encoding/json does: integral values without a
-// decimal point (1700000000, not 1.7e+09), exponents only when very large or
-// small. NaN and infinities cannot come from JSON; they print as Go would.
-func formatFloat(f float64) string {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return strconv.FormatFloat(f, 'g', -1, 64)
-	}
-	abs := math.Abs(f)
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		s := strconv.FormatFloat(f, 'e', -1, 64)
-		// Like encoding/json: e-07 → e-7.
-		if n := len(s); n >= 4 && s[n-4] == 'e' && s[n-3] == '-' && s[n-2] == '0' {
-			s = s[:n-2] + s[n-1:]
+		if strings.IndexByte(s, ',') >= 0 {
+			ambiguous = true
 		}
-		return s
 	}
-	return strconv.FormatFloat(f, 'f', -1, 64)
+	return b.String(), ambiguous
 }
 
 // compactJSON marshals value without HTML escaping (the text goes into a

@@ -2,6 +2,8 @@ package verify
 
 import (
 	"encoding/json"
+	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -24,16 +26,18 @@ func TestNormalizeHeaderName(t *testing.T) {
 	}
 }
 
-func TestStripForwarded(t *testing.T) {
-	v := &Verify{headers: []forwardedHeader{
-		{key: "X-User-Id", normalized: "x-user-id", claim: "sub"},
-		{key: "X-User-Roles", normalized: "x-user-roles", claim: "roles"},
-	}}
+// testManaged is X-User-Id and X-User-Roles, as one handler's own names.
+func testManaged() *nameSet {
+	return newNameSet([]string{"X-User-Id", "X-User-Roles"})
+}
+
+func TestStripManaged(t *testing.T) {
 	tests := []struct {
 		name           string
 		in             http.Header
 		wantKeys       []string // remaining keys, sorted
 		wantConnection []string
+		wantTrailer    bool
 	}{
 		{
 			name: "every spelling",
@@ -72,10 +76,34 @@ func TestStripForwarded(t *testing.T) {
 			in:       http.Header{"connection": {"x-user-id"}},
 			wantKeys: nil,
 		},
+		{
+			name:     "dots fold like underscores",
+			in:       http.Header{"X.User.Id": {"a"}, "x.user_roles": {"b"}, "X.User.Idx": {"kept"}},
+			wantKeys: []string{"X.User.Idx"},
+		},
+		{
+			name:        "Trailer names a managed header",
+			in:          http.Header{"Trailer": {"X-Checksum, x.user.id"}},
+			wantKeys:    []string{"Trailer"},
+			wantTrailer: true,
+		},
+		{
+			name:        "non-canonical Trailer key",
+			in:          http.Header{"trailer": {"X_USER_ROLES"}},
+			wantKeys:    []string{"trailer"},
+			wantTrailer: true,
+		},
+		{
+			name:     "Trailer names other headers",
+			in:       http.Header{"Trailer": {"X-Checksum", "X-User-Idx"}},
+			wantKeys: []string{"Trailer"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v.stripForwarded(tt.in)
+			if got := stripManaged(tt.in, testManaged()); got != tt.wantTrailer {
+				t.Errorf("stripManaged = %v, want %v (Trailer names a managed header)", got, tt.wantTrailer)
+			}
 			var keys []string
 			for k := range tt.in {
 				keys = append(keys, k)
@@ -91,14 +119,25 @@ func TestStripForwarded(t *testing.T) {
 	}
 }
 
-func TestClaimString(t *testing.T) {
+// decodeClaims decodes a JSON object as token.Verifier does: numbers as
+// json.Number.
+func decodeClaims(t testing.TB, s string) map[string]any {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
 	var decoded map[string]any
-	if err := json.Unmarshal([]byte(`{"int":42,"neg":-7,"iat":1700000000,"float":1.5,"big":1e21,"tiny":1e-7,
-		"t":true,"f":false,"null":null,"s":"a,b","list":["admin","user"],"numlist":[1,2.5,true],
-		"one":["solo"],"empty":[],"obj":{"b":"<x>","a":1},"objlist":[{"a":1},"x"],"nested":[[1,2]],
-		"esc":{"k":"line\nbreak"}}`), &decoded); err != nil {
+	if err := dec.Decode(&decoded); err != nil {
 		t.Fatal(err)
 	}
+	return decoded
+}
+
+func TestClaimString(t *testing.T) {
+	decoded := decodeClaims(t, `{"int":42,"neg":-7,"iat":1700000000,"float":1.5,"big":1e21,"tiny":1e-7,
+		"t":true,"f":false,"null":null,"s":"a,b","list":["admin","user"],"numlist":[1,2.5,true],
+		"one":["solo"],"empty":[],"obj":{"b":"<x>","a":1},"objlist":[{"a":1},"x"],"nested":[[1,2]],
+		"esc":{"k":"line\nbreak"},"2^53+1":9007199254740993,"u64max":18446744073709551615,
+		"exp":1.0e2,"bignested":{"id":9007199254740993},"biglist":[9007199254740993,1],"comma":["a,b","c"]}`)
 	tests := []struct {
 		claim  string
 		want   string
@@ -108,8 +147,14 @@ func TestClaimString(t *testing.T) {
 		{"neg", "-7", true},
 		{"iat", "1700000000", true},
 		{"float", "1.5", true},
-		{"big", "1e+21", true},
+		{"big", "1e21", true}, // as written
 		{"tiny", "1e-7", true},
+		{"2^53+1", "9007199254740993", true},
+		{"u64max", "18446744073709551615", true},
+		{"exp", "1.0e2", true},
+		{"bignested", `{"id":9007199254740993}`, true},
+		{"biglist", "9007199254740993,1", true},
+		{"comma", "a,b,c", true}, // placeholders join as they are; headers refuse it
 		{"t", "true", true},
 		{"f", "false", true},
 		{"null", "", false},
@@ -130,19 +175,85 @@ func TestClaimString(t *testing.T) {
 			t.Errorf("claimString(%s) = %q, %v; want %q, %v", tt.claim, got, ok, tt.want, tt.wantOK)
 		}
 	}
-	// Values that did not come through encoding/json (a decoder using
-	// json.Number, or typed Go values) convert the same way.
+	// Values built in Go convert the same way; float64 as encoding/json
+	// prints it.
 	for _, tt := range []struct {
 		in   any
 		want string
 	}{
-		{json.Number("1700000000"), "1700000000"},
 		{int64(5), "5"},
+		{5, "5"},
 		{[]string{"a", "b"}, "a,b"},
 		{float64(3), "3"},
+		{float64(1700000000), "1700000000"},
+		{1e21, "1e+21"},
+		{1e-7, "1e-7"},
+		{[]any{float64(1), 2.5}, "1,2.5"},
 	} {
 		if got, _ := claimString(tt.in); got != tt.want {
 			t.Errorf("claimString(%#v) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestHeaderValue(t *testing.T) {
+	decoded := decodeClaims(t, `{"s":"São Paulo","big":9007199254740993,"t":true,"list":["admin","billing"],
+		"comma":["admin","user,admin"],"one_comma":["a,b"],"str_comma":"a,b","obj":{"b":[1,"x"],"a":"<&>"},
+		"objlist":[{"a":"x,y"}],"crlf":"ada\r\nX-Admin: true","nul":"a\u0000","del":"a\u007f",
+		"crlf_list":["a","b\nc"],"crlf_obj":{"k":"a\r\nb"},"del_obj":{"k":"a\u007f"},"null":null,"empty":[]}`)
+	tests := []struct {
+		claim   string
+		json    bool
+		want    string
+		problem valueProblem
+	}{
+		{"s", false, "São Paulo", valueOK},
+		{"big", false, "9007199254740993", valueOK},
+		{"t", false, "true", valueOK},
+		{"list", false, "admin,billing", valueOK},
+		{"empty", false, "", valueOK},
+		{"str_comma", false, "a,b", valueOK}, // a string is sent as it is
+		{"comma", false, "", valueListComma},
+		{"one_comma", false, "", valueListComma},
+		{"objlist", false, `[{"a":"x,y"}]`, valueOK}, // JSON: unambiguous
+		{"obj", false, `{"a":"<&>","b":[1,"x"]}`, valueOK},
+		{"crlf", false, "", valueControl},
+		{"nul", false, "", valueControl},
+		{"del", false, "", valueControl},
+		{"crlf_list", false, "", valueControl},
+		{"crlf_obj", false, `{"k":"a\r\nb"}`, valueOK}, // escaped by JSON
+		{"null", false, "", valueAbsent},
+		{"absent", false, "", valueAbsent},
+
+		{"s", true, `"São Paulo"`, valueOK},
+		{"big", true, "9007199254740993", valueOK},
+		{"t", true, "true", valueOK},
+		{"list", true, `["admin","billing"]`, valueOK},
+		{"comma", true, `["admin","user,admin"]`, valueOK},
+		{"str_comma", true, `"a,b"`, valueOK},
+		{"obj", true, `{"a":"<&>","b":[1,"x"]}`, valueOK},
+		{"empty", true, `[]`, valueOK},
+		{"crlf", true, `"ada\r\nX-Admin: true"`, valueOK}, // escaped by JSON
+		{"del", true, "", valueControl},                   // JSON does not escape DEL
+		{"del_obj", true, "", valueControl},
+		{"null", true, "", valueAbsent},
+		{"absent", true, "", valueAbsent},
+	}
+	for _, tt := range tests {
+		got, problem := headerValue(decoded[tt.claim], tt.json)
+		if got != tt.want || problem != tt.problem {
+			t.Errorf("headerValue(%s, json=%v) = %q, %d; want %q, %d", tt.claim, tt.json, got, problem, tt.want, tt.problem)
+		}
+	}
+	for _, tt := range []struct {
+		in      any
+		problem valueProblem
+	}{
+		{[]string{"a", "b,c"}, valueListComma},
+		{[]string{"a", "b"}, valueOK},
+	} {
+		if _, problem := headerValue(tt.in, false); problem != tt.problem {
+			t.Errorf("headerValue(%#v) problem = %d, want %d", tt.in, problem, tt.problem)
 		}
 	}
 }
@@ -241,39 +352,187 @@ func TestQuoteEscape(t *testing.T) {
 	}
 }
 
-// FuzzVerifyHeaders checks the stripping against a plain reference: after
-// stripForwarded no key and no Connection token normalises to a forwarded
-// name, and every other header is kept.
-func FuzzVerifyHeaders(f *testing.F) {
-	f.Add("X_User_Id", "x-user-id", "keep-alive, X_USER_ID")
-	f.Add("X-USER-ID", "Accept", "x-user-roles,close")
-	f.Add("x-user-id\x00", "X-User-Idd", " , ,")
-	f.Fuzz(func(t *testing.T, k1, k2, conn string) {
-		v := &Verify{headers: []forwardedHeader{
-			{key: "X-User-Id", normalized: "x-user-id"},
-			{key: "X-User-Roles", normalized: "x-user-roles"},
-		}}
-		forwarded := func(s string) bool {
-			n := strings.ReplaceAll(strings.ToLower(s), "_", "-")
-			return n == "x-user-id" || n == "x-user-roles"
+func TestNameRegistry(t *testing.T) {
+	r := newNameRegistry()
+	if r.snapshot().contains("X-User-Id") {
+		t.Fatal("empty registry contains X-User-Id")
+	}
+	long := "X-" + strings.Repeat("Long-", 20) + "Name" // ≥ 63 bytes share one length bit
+	a := []string{"x-user-id", normalizeHeaderName(long)}
+	b := []string{"x-user-id", "x-user-roles"}
+	r.add(a)
+	before := r.snapshot()
+	r.add(b)
+	for _, name := range []string{"X_USER_ID", "x.user.roles", strings.ToUpper(long)} {
+		if !r.snapshot().contains(name) {
+			t.Errorf("after add(a, b): %s not managed", name)
 		}
-		h := http.Header{k1: {"v1"}, k2: {"v2"}, "Connection": {conn}}
-		v.stripForwarded(h)
+	}
+	if before.contains("X-User-Roles") {
+		t.Error("a published snapshot changed after a later add")
+	}
+	if r.snapshot().contains(long + "x") {
+		t.Error("a longer name with the same length bit matched")
+	}
+	r.remove(b)
+	if !r.snapshot().contains("X-User-Id") {
+		t.Error("X-User-Id gone while a still sets it")
+	}
+	if r.snapshot().contains("X-User-Roles") {
+		t.Error("X-User-Roles still managed after the only handler setting it left")
+	}
+	r.remove(a)
+	if s := r.snapshot(); s != nil {
+		t.Errorf("registry not empty after removing everything: %q", s.names)
+	}
+}
+
+// TestVerifyManaged: a handler's set is every registered header name plus
+// its own header and strip names, and follows the registry's changes.
+func TestVerifyManaged(t *testing.T) {
+	reg := newNameRegistry()
+	other := []string{"x-user-id", "x-user-roles"}
+	reg.add(other)
+	v := &Verify{registry: reg, Headers: []HeaderClaim{{Name: "X-User-Id", Claim: "sub"}}, Strip: []string{"X-Debug-User"}}
+	v.register()
+	check := func(when string, want map[string]bool) {
+		t.Helper()
+		m := v.managed()
+		if m2 := v.managed(); m2 != m {
+			t.Errorf("%s: the set is rebuilt on every request", when)
+		}
+		for name, w := range want {
+			if got := m.contains(name); got != w {
+				t.Errorf("%s: contains(%q) = %v, want %v", when, name, got, w)
+			}
+		}
+	}
+	check("registered", map[string]bool{
+		"x_user_roles": true, // another handler's header
+		"X.Debug.User": true, // own strip name
+		"X-User-Id":    true,
+		"X-Org-Id":     false,
+		"X-Debug":      false,
+		"X-User-Rolez": false,
+		"":             false,
+	})
+	reg.add([]string{"x-org-id"})
+	check("after another load", map[string]bool{"X_Org_Id": true, "X-User-Roles": true})
+	reg.remove(other)
+	reg.remove([]string{"x-org-id"})
+	check("after the others' Cleanup", map[string]bool{"X-User-Id": true, "X-Debug-User": true, "X-User-Roles": false, "X-Org-Id": false})
+	v.unregister()
+	check("after its own Cleanup", map[string]bool{"X-User-Id": true, "X-Debug-User": true})
+	if (*nameSet)(nil).contains("X-User-Id") {
+		t.Error("the nil set contains X-User-Id")
+	}
+}
+
+func TestTrailerNamesManaged(t *testing.T) {
+	m := testManaged()
+	for _, tt := range []struct {
+		trailer http.Header
+		want    bool
+	}{
+		{http.Header{"X-User-Id": nil}, true},
+		{http.Header{"X_user_id": nil}, true}, // as CanonicalHeaderKey leaves it
+		{http.Header{"X.User.Roles": nil, "X-Checksum": nil}, true},
+		{http.Header{"X-Checksum": nil}, false},
+		{http.Header{}, false},
+	} {
+		if got := trailerNamesManaged(tt.trailer, m); got != tt.want {
+			t.Errorf("trailerNamesManaged(%v) = %v, want %v", tt.trailer, got, tt.want)
+		}
+	}
+}
+
+// eofFiller is a request body that, like Go's HTTP/1.1 server, merges the
+// trailer section into the request's trailers just before returning EOF.
+type eofFiller struct {
+	io.Reader
+	trailer, section http.Header
+}
+
+func (b *eofFiller) Read(p []byte) (int, error) {
+	n, err := b.Reader.Read(p)
+	if err == io.EOF {
+		maps.Copy(b.trailer, b.section)
+	}
+	return n, err
+}
+
+func (b *eofFiller) Close() error { return nil }
+
+func TestTrailerStripper(t *testing.T) {
+	trailer := http.Header{"X-Checksum": nil} // announced
+	section := http.Header{"X-Checksum": {"abc"}, "X-User-Id": {"999"}, "X_user_roles": {"admin"}}
+	body := &trailerStripper{
+		ReadCloser: &eofFiller{Reader: strings.NewReader("payload"), trailer: trailer, section: section},
+		trailer:    trailer,
+		managed:    testManaged(),
+	}
+	got, err := io.ReadAll(body)
+	if err != nil || string(got) != "payload" {
+		t.Fatalf("ReadAll = %q, %v", got, err)
+	}
+	if want := (http.Header{"X-Checksum": {"abc"}}); !maps.EqualFunc(trailer, want, slices.Equal) {
+		t.Errorf("trailers after EOF = %v, want %v", trailer, want)
+	}
+}
+
+// FuzzVerifyHeaders checks the stripping against a plain reference: after
+// stripManaged no key and no Connection token normalises to a managed name
+// (another handler's header, or a strip name), every other header is kept,
+// and a Trailer header or announced trailer naming a managed header is
+// reported.
+func FuzzVerifyHeaders(f *testing.F) {
+	f.Add("X_User_Id", "x-user-id", "keep-alive, X_USER_ID", "X-Checksum", "X.Debug.User")
+	f.Add("X-USER-ID", "Accept", "x-user-roles,close", "x_user_roles", "x-checksum")
+	f.Add("x-user-id\x00", "X-User-Idd", " , ,", ",,", "X-User.Id")
+	f.Add("X.User.Roles", "Trailer", "x.debug.user", "X-Debug-User", "X-Other")
+	f.Fuzz(func(t *testing.T, k1, k2, conn, trailerHeader, announced string) {
+		m := union(newNameSet([]string{"X-User-Id", "X-User-Roles"}), newNameSet([]string{"X-User-Id", "X-Debug-User"}))
+		managed := func(s string) bool {
+			n := strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(s))
+			return n == "x-user-id" || n == "x-user-roles" || n == "x-debug-user"
+		}
+		namesManaged := func(list string) bool {
+			for tok := range strings.SplitSeq(list, ",") {
+				if managed(strings.Trim(tok, " \t")) {
+					return true
+				}
+			}
+			return false
+		}
+		h := http.Header{k1: {"v1"}, k2: {"v2"}, "Connection": {conn}, "Trailer": {trailerHeader}}
+		wantTrailer := namesManaged(trailerHeader)
 		for _, k := range []string{k1, k2} {
-			if strings.EqualFold(k, "Connection") {
-				continue // rewritten or deleted with its tokens
+			if !managed(k) && strings.EqualFold(k, "Trailer") {
+				wantTrailer = wantTrailer || namesManaged(h[k][0])
+			}
+		}
+		gotTrailer := stripManaged(h, m)
+		if gotTrailer != wantTrailer {
+			t.Fatalf("stripManaged = %v, want %v (Trailer %q)", gotTrailer, wantTrailer, trailerHeader)
+		}
+		for _, k := range []string{k1, k2} {
+			if strings.EqualFold(k, "Connection") || strings.EqualFold(k, "Trailer") {
+				continue // rewritten or deleted with its tokens, or checked above
 			}
 			_, kept := h[k]
-			if forwarded(k) == kept {
+			if managed(k) == kept {
 				t.Fatalf("header %q: kept = %v", k, kept)
 			}
 		}
 		for _, line := range h["Connection"] {
 			for tok := range strings.SplitSeq(line, ",") {
-				if forwarded(strings.Trim(tok, " \t")) {
+				if managed(strings.Trim(tok, " \t")) {
 					t.Fatalf("Connection still names %q: %q", tok, h["Connection"])
 				}
 			}
+		}
+		if got := trailerNamesManaged(http.Header{announced: nil}, m); got != managed(announced) {
+			t.Fatalf("trailerNamesManaged(%q) = %v", announced, got)
 		}
 	})
 }

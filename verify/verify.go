@@ -30,9 +30,11 @@ func init() {
 // Verify is the claimgate_verify handler: it verifies the bearer token and
 // forwards verified claims to the next handler as request headers.
 //
-// Every header named in Headers is first deleted from the request, in every
-// case and `_`/`-` spelling, and dropped from the Connection header, so a
-// client can never forge it. Verified claims are also offered as the
+// Every managed header is first deleted from the request, in every case and
+// `_`/`.`/`-` spelling, and dropped from the Connection header, so a client
+// can never forge it: the header names of every claimgate_verify loaded
+// (managed.go) and this handler's Strip names. A request that announces a
+// managed trailer is refused with 400. Verified claims are also offered as the
 // placeholders `{http.auth.user.id}` (the sub claim) and
 // `{http.auth.user.<claim>}`.
 //
@@ -61,6 +63,13 @@ type Verify struct {
 
 	verifier *token.Verifier
 	headers  []forwardedHeader
+	// registry holds the header names of every provisioned handler
+	// (managedNames; tests set their own); registered is what this one
+	// added, own its header and strip names. See managed.go.
+	registry   *nameRegistry
+	registered *nameSet
+	own        *nameSet
+	cache      *managedCache
 	// Precomputed WWW-Authenticate values (RFC 6750 §3).
 	challengeMissing, challengeInvalid, challengeScope string
 	cancel                                             context.CancelFunc
@@ -177,12 +186,12 @@ func (v *Verify) provision(issuer string, keys token.KeySource, requireType stri
 
 	v.headers = make([]forwardedHeader, len(v.Headers))
 	for i, hc := range v.Headers {
-		v.headers[i] = forwardedHeader{
-			key:        http.CanonicalHeaderKey(hc.Name),
-			normalized: normalizeHeaderName(hc.Name),
-			claim:      hc.Claim,
-		}
+		fh := &v.headers[i]
+		fh.key = http.CanonicalHeaderKey(hc.Name)
+		fh.claim = hc.Claim
+		fh.json = hc.Format == formatJSON
 	}
+	v.register()
 
 	realm := `Bearer realm="` + quoteEscape(v.Audience) + `"`
 	v.challengeMissing = realm
@@ -289,19 +298,34 @@ func (v *Verify) validateOptional() error {
 	return nil
 }
 
-// Cleanup stops the remote key set's goroutines.
+// Cleanup stops the remote key set's goroutines and takes the handler's
+// header names out of the managed set.
 func (v *Verify) Cleanup() error {
 	if v.cancel != nil {
 		v.cancel()
 	}
+	v.unregister()
 	return nil
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	// First, on every path: no client-sent copy of a forwarded header
+	// First, on every path: no client-sent copy of a managed header
 	// survives, whatever happens next.
-	v.stripForwarded(r.Header)
+	managed := v.managed()
+	trailerManaged := stripManaged(r.Header, managed)
+	if r.Trailer != nil {
+		// Announced trailers: refuse managed names, here and on optional
+		// routes alike, and strip undeclared ones when the body ends.
+		trailerManaged = trailerManaged || trailerNamesManaged(r.Trailer, managed)
+		if !trailerManaged && r.Body != nil && r.Body != http.NoBody {
+			r.Body = &trailerStripper{ReadCloser: r.Body, trailer: r.Trailer, managed: managed}
+		}
+	}
+	if trailerManaged {
+		return caddyhttp.Error(http.StatusBadRequest,
+			errors.New("the request announces a trailer that claimgate_verify manages"))
+	}
 
 	raw, present, err := token.BearerFromHeader(r.Header)
 	if err != nil {
@@ -309,6 +333,7 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	}
 	if !present {
 		if v.Optional {
+			setAnonymousPlaceholders(r)
 			return next.ServeHTTP(w, r)
 		}
 		return v.reject(w, v.challengeMissing, http.StatusUnauthorized, errors.New("no bearer token"))
@@ -341,9 +366,9 @@ func (v *Verify) reject(w http.ResponseWriter, challenge string, status int, err
 	return caddyhttp.Error(status, err)
 }
 
-// setHeaders sets each configured header whose claim is present; a value
-// that holds a control character is not sent (it could split headers in
-// naive proxies) and is logged by claim name only.
+// setHeaders sets each configured header whose claim is present. A value
+// that would be unsafe or ambiguous is not sent (see headerValue), and the
+// first refusal for each header and reason is logged, by claim name only.
 func (v *Verify) setHeaders(h http.Header, claims map[string]any) {
 	if len(v.headers) == 0 {
 		return
@@ -352,39 +377,76 @@ func (v *Verify) setHeaders(h http.Header, claims map[string]any) {
 	values := make([]string, len(v.headers))
 	for i := range v.headers {
 		fh := &v.headers[i]
-		s, ok := claimString(claims[fh.claim])
-		if !ok {
-			continue
+		s, problem := headerValue(claims[fh.claim], fh.json)
+		switch problem {
+		case valueOK:
+			values[i] = s
+			h[fh.key] = values[i : i+1 : i+1]
+		case valueAbsent:
+		default:
+			v.warnOnce(fh, problem)
 		}
-		if hasControlChar(s) {
-			v.logger.Warn("claim value holds a control character; header not sent",
-				zap.String("claim", fh.claim), zap.String("header", fh.key))
-			continue
-		}
-		values[i] = s
-		h[fh.key] = values[i : i+1 : i+1]
 	}
 }
+
+// warnOnce logs the first refusal of fh's value for problem; later ones are
+// silent, so a user cannot fill the log by putting a control character in
+// their own metadata.
+func (v *Verify) warnOnce(fh *forwardedHeader, problem valueProblem) {
+	bit := uint32(1) << problem
+	if fh.warned.Load()&bit != 0 || fh.warned.Or(bit)&bit != 0 {
+		return
+	}
+	msg := "claim value holds a control character; header not sent (logged once per header)"
+	if problem == valueListComma {
+		msg = "claim is a list with an element holding ','; header not sent (logged once per header)"
+	}
+	v.logger.Warn(msg, zap.String("claim", fh.claim), zap.String("header", fh.key))
+}
+
+// userPlaceholderPrefix starts the placeholders of the verified claims.
+const userPlaceholderPrefix = "http.auth.user."
 
 // setClaimPlaceholders offers {http.auth.user.id} (sub) and
 // {http.auth.user.<claim>} for every claim, as Caddy's own authentication
 // handler does; the access log reads http.auth.user.id for user_id. The
 // values are converted lazily, only when a placeholder is used.
+//
+// A claim the token lacks is known and empty: an unknown placeholder is
+// left as its own text by ReplaceKnown, which header_up uses, so the
+// upstream would receive the text "{http.auth.user.org_id}" as a value.
 func setClaimPlaceholders(r *http.Request, claims map[string]any) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return
 	}
 	repl.Map(func(key string) (any, bool) {
-		name, ok := strings.CutPrefix(key, "http.auth.user.")
+		name, ok := strings.CutPrefix(key, userPlaceholderPrefix)
 		if !ok {
 			return nil, false
 		}
 		if name == "id" {
 			name = "sub"
 		}
-		return claimString(claims[name])
+		s, _ := claimString(claims[name])
+		return s, true
 	})
+}
+
+// setAnonymousPlaceholders makes every {http.auth.user.*} the empty string
+// for a request let through without a token (optional), for the reason
+// given at setClaimPlaceholders.
+func setAnonymousPlaceholders(r *http.Request) {
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Map(anonymousPlaceholder)
+	}
+}
+
+func anonymousPlaceholder(key string) (any, bool) {
+	if strings.HasPrefix(key, userPlaceholderPrefix) {
+		return "", true
+	}
+	return nil, false
 }
 
 // tokenFingerprint identifies a token in logs without revealing it: the first

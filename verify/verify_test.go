@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +23,7 @@ import (
 	"github.com/caddyserver/certmagic"
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/claimgate/claimgate/token"
 )
@@ -98,6 +101,11 @@ func newTestVerify(t testing.TB, v *Verify, m *token.Manager) *Verify {
 	}
 	if err := v.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
+	}
+	if v.registry == nil {
+		// Isolated from the other tests' handlers; tests of the managed
+		// set share one on purpose.
+		v.registry = newNameRegistry()
 	}
 	if err := v.provision(testIssuer, token.LocalKeys(m), token.TypeAccessToken); err != nil {
 		t.Fatalf("provision: %v", err)
@@ -372,8 +380,12 @@ func TestVerifyOptional(t *testing.T) {
 		if got := rec.header.Get("X-User-Id"); got != "" {
 			t.Errorf("X-User-Id = %q for an anonymous request", got)
 		}
-		if rec.hasID {
-			t.Errorf("{http.auth.user.id} set (%q) for an anonymous request", rec.userID)
+		// Known and empty: header_up must not send the placeholder's text.
+		if rec.userID != "" {
+			t.Errorf("{http.auth.user.id} = %q for an anonymous request", rec.userID)
+		}
+		if got := rec.repl.ReplaceKnown("[{http.auth.user.id}|{http.auth.user.email}]", "-"); got != "[-|-]" {
+			t.Errorf("anonymous placeholders = %q, want [-|-]", got)
 		}
 	})
 	t.Run("bad token is still 401", func(t *testing.T) {
@@ -400,6 +412,7 @@ func TestVerifyClaimValues(t *testing.T) {
 	headers := []HeaderClaim{
 		{Name: "X-Str", Claim: "str"},
 		{Name: "X-Int", Claim: "int"},
+		{Name: "X-Big", Claim: "big"},
 		{Name: "X-Float", Claim: "float"},
 		{Name: "X-Bool", Claim: "bool"},
 		{Name: "X-List", Claim: "list"},
@@ -412,14 +425,23 @@ func TestVerifyClaimValues(t *testing.T) {
 		{Name: "X-Tab", Claim: "tab"},
 		{Name: "X-Del", Claim: "del"},
 		{Name: "X-Crlf-List", Claim: "crlf_list"},
+		{Name: "X-Comma-List", Claim: "comma_list"},
 		{Name: "X-Null", Claim: "null"},
 		{Name: "X-Absent", Claim: "absent"},
 		{Name: "X_Under_Score", Claim: "str"},
+		{Name: "X-Str-Json", Claim: "str", Format: formatJSON},
+		{Name: "X-Big-Json", Claim: "big", Format: formatJSON},
+		{Name: "X-Obj-Json", Claim: "obj", Format: formatJSON},
+		{Name: "X-Comma-Json", Claim: "comma_list", Format: formatJSON},
+		{Name: "X-Crlf-Json", Claim: "crlf", Format: formatJSON},
+		{Name: "X-Absent-Json", Claim: "absent", Format: formatJSON},
 	}
-	v := newTestVerify(t, &Verify{Headers: headers}, m)
+	core, logs := observer.New(zap.WarnLevel)
+	v := newTestVerify(t, &Verify{Headers: headers, logger: zap.New(core)}, m)
 	raw := mint(t, m, func(c map[string]any) {
 		c["str"] = "São Paulo"
 		c["int"] = 1700000000
+		c["big"] = int64(9007199254740993) // 2^53+1: a float64 would read …992
 		c["float"] = 2.5
 		c["bool"] = true
 		c["list"] = []any{"a", 1, false}
@@ -432,22 +454,13 @@ func TestVerifyClaimValues(t *testing.T) {
 		c["tab"] = "a\tb"
 		c["del"] = "a\x7f"
 		c["crlf_list"] = []any{"a", "b\r\nX-Admin: true"}
+		c["comma_list"] = []any{"user", "user,admin"} // split on commas: an extra role
 		c["null"] = nil
 	})
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	for _, hc := range headers {
-		r.Header[hc.Name] = []string{"forged"}
-		r.Header[strings.ToLower(hc.Name)] = []string{"forged"}
-	}
-	r.Header.Set("Authorization", "Bearer "+raw)
-	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
-	rec := new(recorder)
-	if err := v.ServeHTTP(httptest.NewRecorder(), r, rec); err != nil {
-		t.Fatalf("ServeHTTP: %v", err)
-	}
 	want := map[string]string{
 		"X-Str":         "São Paulo",
 		"X-Int":         "1700000000",
+		"X-Big":         "9007199254740993",
 		"X-Float":       "2.5",
 		"X-Bool":        "true",
 		"X-List":        "a,1,false",
@@ -455,23 +468,67 @@ func TestVerifyClaimValues(t *testing.T) {
 		"X-Obj":         `{"plan":"pro","seats":5,"tags":["x"]}`,
 		"X-Obj-List":    `[{"id":1}]`,
 		"X_under_score": "São Paulo",
+		"X-Str-Json":    `"São Paulo"`,
+		"X-Big-Json":    "9007199254740993",
+		"X-Obj-Json":    `{"plan":"pro","seats":5,"tags":["x"]}`,
+		"X-Comma-Json":  `["user","user,admin"]`,
+		"X-Crlf-Json":   `"ada\r\nX-Admin: true"`,
 	}
-	for k, vals := range rec.header {
-		if k == "Authorization" {
-			continue
+	// Several requests: the refused values are logged once each, not per
+	// request.
+	for range 3 {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		for _, hc := range headers {
+			r.Header[hc.Name] = []string{"forged"}
+			r.Header[strings.ToLower(hc.Name)] = []string{"forged"}
 		}
-		w, ok := want[k]
-		if !ok {
-			t.Errorf("unexpected header %s: %q", k, vals)
-			continue
+		r.Header.Set("Authorization", "Bearer "+raw)
+		r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+		rec := new(recorder)
+		if err := v.ServeHTTP(httptest.NewRecorder(), r, rec); err != nil {
+			t.Fatalf("ServeHTTP: %v", err)
 		}
-		if len(vals) != 1 || vals[0] != w {
-			t.Errorf("%s = %q, want [%q]", k, vals, w)
+		left := maps.Clone(want)
+		for k, vals := range rec.header {
+			if k == "Authorization" {
+				continue
+			}
+			w, ok := left[k]
+			if !ok {
+				t.Errorf("unexpected header %s: %q", k, vals)
+				continue
+			}
+			if len(vals) != 1 || vals[0] != w {
+				t.Errorf("%s = %q, want [%q]", k, vals, w)
+			}
+			delete(left, k)
 		}
-		delete(want, k)
+		for k := range left {
+			t.Errorf("header %s missing", k)
+		}
+		for key, want := range map[string]string{
+			"http.auth.user.big":    "9007199254740993",
+			"http.auth.user.absent": "",
+			"http.auth.user.null":   "",
+		} {
+			if got, known := rec.repl.GetString(key); got != want || !known {
+				t.Errorf("{%s} = %q, %v; want %q, known", key, got, known, want)
+			}
+		}
+		if got := rec.repl.ReplaceKnown("[{http.auth.user.absent}]", ""); got != "[]" {
+			t.Errorf("ReplaceKnown of an absent claim = %q, want []", got)
+		}
 	}
-	for k := range want {
-		t.Errorf("header %s missing", k)
+	logged := make(map[string]int)
+	for _, e := range logs.All() {
+		logged[e.ContextMap()["header"].(string)]++
+		if strings.Contains(e.Message, "X-Admin") || strings.Contains(fmt.Sprint(e.ContextMap()), "X-Admin") {
+			t.Errorf("a claim value was logged: %s %v", e.Message, e.ContextMap())
+		}
+	}
+	wantLogged := map[string]int{"X-Crlf": 1, "X-Lf": 1, "X-Nul": 1, "X-Tab": 1, "X-Del": 1, "X-Crlf-List": 1, "X-Comma-List": 1}
+	if !maps.Equal(logged, wantLogged) {
+		t.Errorf("warnings per header after 3 requests = %v, want %v", logged, wantLogged)
 	}
 }
 
