@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -95,6 +96,9 @@ type App struct {
 	grants  *grant.Service
 	// web is what browser sign-in needs (browser.go).
 	web *browserState
+	// cookieKey encrypts claimgate_verify's app session cookies
+	// (browser_sessions.go); loaded by Start.
+	cookieKey *atomic.Pointer[[]byte]
 	// telemetry is the metrics and events (telemetry.go).
 	telemetry telemetry
 
@@ -226,6 +230,7 @@ func (a *App) ProvisionWith(ctx caddy.Context, storage certmagic.Storage, logger
 	a.ctx = ctx
 	a.storage = storage
 	a.workers = new(sync.WaitGroup)
+	a.cookieKey = new(atomic.Pointer[[]byte])
 	if a.health == nil { // SetHealthInterval may have made it
 		a.health = new(dbHealth)
 	}
@@ -627,7 +632,7 @@ func validateProtection(p *ProtectionConfig) error {
 }
 
 // Start creates what Provision must not: the signing key (when none is in
-// storage yet), the per-install log key, and — through the state worker —
+// storage yet), the per-install log key, the browser cookie key, and — through the state worker —
 // claimgate's tables. It then starts key rotation and the state worker,
 // which stop with the config's context or Cleanup.
 func (a *App) Start() error {
@@ -641,6 +646,12 @@ func (a *App) Start() error {
 		return fmt.Errorf("loading the log fingerprint key: %w", err)
 	}
 	a.grants.SetLogKey(logKey)
+	cookieKey, err := loadSecret(wctx, a.storage, browserCookieKeyPath)
+	if err != nil {
+		return fmt.Errorf("loading the browser cookie key: %w", err)
+	}
+	cookieKey = cookieKey[:32]
+	a.cookieKey.Store(&cookieKey)
 	a.goWorker(func() { a.keys.Run(wctx) })
 	a.startStateWorker(wctx)
 	a.startHealthWatcher(wctx)

@@ -20,26 +20,33 @@ const logKeyPath = "claimgate/log_fingerprint.key"
 // plain hash of a username field could be reversed by dictionary when a
 // user typed a password there.
 func loadLogKey(ctx context.Context, storage certmagic.Storage) ([]byte, error) {
-	if key, err := storage.Load(ctx, logKeyPath); err == nil && len(key) >= 32 {
+	return loadSecret(ctx, storage, logKeyPath)
+}
+
+// loadSecret returns the 32-byte (or longer) secret kept at path in
+// storage, creating it under the storage lock when missing, so that every
+// instance on one storage uses the same one.
+func loadSecret(ctx context.Context, storage certmagic.Storage, path string) ([]byte, error) {
+	if key, err := storage.Load(ctx, path); err == nil && len(key) >= 32 {
 		return key, nil
 	}
-	if err := storage.Lock(ctx, logKeyPath); err != nil {
-		return nil, fmt.Errorf("locking %s: %w", logKeyPath, err)
+	if err := storage.Lock(ctx, path); err != nil {
+		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
-	defer func() { _ = storage.Unlock(context.WithoutCancel(ctx), logKeyPath) }()
-	key, err := storage.Load(ctx, logKeyPath)
+	defer func() { _ = storage.Unlock(context.WithoutCancel(ctx), path) }()
+	key, err := storage.Load(ctx, path)
 	if err == nil && len(key) >= 32 {
 		return key, nil // another instance made it meanwhile
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("reading %s: %w", logKeyPath, err)
+		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	key = make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	if err := storage.Store(ctx, logKeyPath, key); err != nil {
-		return nil, fmt.Errorf("storing %s: %w", logKeyPath, err)
+	if err := storage.Store(ctx, path, key); err != nil {
+		return nil, fmt.Errorf("storing %s: %w", path, err)
 	}
 	return key, nil
 }
