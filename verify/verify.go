@@ -74,6 +74,9 @@ type Verify struct {
 	challengeMissing, challengeInvalid, challengeScope string
 	cancel                                             context.CancelFunc
 	logger                                             *zap.Logger
+
+	// metrics counts the requests by outcome (metrics.go).
+	metrics verifyMetrics
 }
 
 // HeaderClaim is one `header NAME CLAIM` line.
@@ -129,6 +132,9 @@ func (v *Verify) Provision(ctx caddy.Context) error {
 	if err := v.Validate(); err != nil {
 		return err
 	}
+	if err := v.provisionMetrics(ctx); err != nil {
+		return err
+	}
 	if v.Issuer == "" {
 		// Only now look for the app: a config that verifies only another
 		// issuer's tokens must not need (or instantiate) a claimgate app.
@@ -157,7 +163,7 @@ func (v *Verify) Provision(ctx caddy.Context) error {
 	jwksCtx, cancel := context.WithCancel(ctx)
 	v.cancel = cancel
 	client := &http.Client{Timeout: jwksTimeout}
-	keys := token.NewRemoteJWKS(jwksCtx, v.JWKSURL, client, v.logger.Named("jwks"))
+	keys := token.NewRemoteJWKS(jwksCtx, v.JWKSURL, client, v.logger.Named("jwks"), v.fetchObserver())
 	return v.provision(v.Issuer, keys, "")
 }
 
@@ -167,6 +173,7 @@ func (v *Verify) provision(issuer string, keys token.KeySource, requireType stri
 	if v.logger == nil {
 		v.logger = zap.NewNop()
 	}
+	v.ensureMetrics()
 	cacheSize := defaultVerifyCacheSize
 	if v.CacheSize != nil {
 		cacheSize = *v.CacheSize
@@ -305,6 +312,7 @@ func (v *Verify) Cleanup() error {
 		v.cancel()
 	}
 	v.unregister()
+	v.releaseMetrics()
 	return nil
 }
 
@@ -329,13 +337,16 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 
 	raw, present, err := token.BearerFromHeader(r.Header)
 	if err != nil {
+		v.count(outcomeInvalid)
 		return v.reject(w, v.challengeInvalid, http.StatusUnauthorized, err)
 	}
 	if !present {
 		if v.Optional {
+			v.count(outcomeAnonymous)
 			setAnonymousPlaceholders(r)
 			return next.ServeHTTP(w, r)
 		}
+		v.count(outcomeMissing)
 		return v.reject(w, v.challengeMissing, http.StatusUnauthorized, errors.New("no bearer token"))
 	}
 
@@ -344,16 +355,19 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		if c := v.logger.Check(zapcore.DebugLevel, "rejected bearer token"); c != nil {
 			c.Write(zap.String("token_sha256", tokenFingerprint(raw)), zap.Error(err))
 		}
+		v.count(outcomeInvalid)
 		return v.reject(w, v.challengeInvalid, http.StatusUnauthorized, err)
 	}
 
 	for _, req := range v.Require {
 		if !claimContains(req.Claim, claims[req.Claim], req.Value) {
+			v.count(outcomeForbidden)
 			return v.reject(w, v.challengeScope, http.StatusForbidden,
 				fmt.Errorf("claim %s does not hold %q", req.Claim, req.Value))
 		}
 	}
 
+	v.count(outcomeOK)
 	v.setHeaders(r.Header, claims)
 	setClaimPlaceholders(r, claims)
 	return next.ServeHTTP(w, r)
