@@ -30,6 +30,7 @@ func init() {
 //	    jwks_url <url>
 //	    optional
 //	    cache_size <n>
+//	    browser <client>
 //	}
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // consume directive name
@@ -66,6 +67,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 		return nil, cfgparse.ErrAt(h.Dispenser, issuerLine, err)
 	}
 	if err := v.validateOptional(); err != nil {
+		return nil, cfgparse.ErrAt(h.Dispenser, dirLine, err)
+	}
+	if err := v.validateBrowser(); err != nil {
 		return nil, cfgparse.ErrAt(h.Dispenser, dirLine, err)
 	}
 	return v, nil
@@ -125,6 +129,8 @@ func (v *Verify) parseOption(h httpcaddyfile.Helper) error {
 		var n int
 		n, err = cfgparse.IntRange(d, 0, cfgparse.MaxCount)
 		v.CacheSize = &n
+	case "browser":
+		v.Browser, err = cfgparse.SingleArg(d)
 	default:
 		return h.Errf("unrecognized claimgate_verify option '%s'", h.Val())
 	}

@@ -60,9 +60,16 @@ type Verify struct {
 	Optional bool `json:"optional,omitempty"`
 	// CacheSize bounds the verified-token cache; nil means 10000, 0 disables.
 	CacheSize *int `json:"cache_size,omitempty"`
+	// Browser, when set, signs browsers in as this client of the claimgate
+	// app: requests without a bearer token are authenticated by an app
+	// session cookie, and navigations without one are sent to sign in
+	// (browser.go).
+	Browser string `json:"browser,omitempty"`
 
 	verifier *token.Verifier
 	headers  []forwardedHeader
+	// browser is the browser sessions' state, nil without Browser.
+	browser *browserSession
 	// registry holds the header names of every provisioned handler
 	// (managedNames; tests set their own); registered is what this one
 	// added, own its header and strip names. See managed.go.
@@ -149,7 +156,10 @@ func (v *Verify) Provision(ctx caddy.Context) error {
 		if !ok {
 			return fmt.Errorf("claimgate_verify: the claimgate app (%T) offers no keys", appIface)
 		}
-		return v.provision(app.IssuerURL(), app.KeySource(), token.TypeAccessToken)
+		if err := v.provision(app.IssuerURL(), app.KeySource(), token.TypeAccessToken); err != nil {
+			return err
+		}
+		return v.provisionBrowser(appIface, app.IssuerURL())
 	}
 
 	for _, u := range []string{v.Issuer, v.JWKSURL} {
@@ -233,6 +243,9 @@ func (v *Verify) Validate() error {
 		return err
 	}
 	if err := v.validateOptional(); err != nil {
+		return err
+	}
+	if err := v.validateBrowser(); err != nil {
 		return err
 	}
 	if v.CacheSize != nil && *v.CacheSize < 0 {
@@ -341,6 +354,9 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		return v.reject(w, v.challengeInvalid, http.StatusUnauthorized, err)
 	}
 	if !present {
+		if v.browser != nil {
+			return v.serveBrowser(w, r, next)
+		}
 		if v.Optional {
 			v.count(outcomeAnonymous)
 			setAnonymousPlaceholders(r)
@@ -358,7 +374,13 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		v.count(outcomeInvalid)
 		return v.reject(w, v.challengeInvalid, http.StatusUnauthorized, err)
 	}
+	return v.forward(w, r, next, claims)
+}
 
+// forward checks the requirements on verified claims, sets the headers and
+// placeholders, and calls next: the end of both a bearer token's and a
+// browser session's way through.
+func (v *Verify) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, claims map[string]any) error {
 	for _, req := range v.Require {
 		if !claimContains(req.Claim, claims[req.Claim], req.Value) {
 			v.count(outcomeForbidden)
