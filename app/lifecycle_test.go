@@ -199,6 +199,10 @@ func TestCleanupWaitsForWorkers(t *testing.T) {
 	)
 	keysBefore, workersBefore := goroutinesIn(keyWorker), goroutinesIn(anyWorker)
 	h := newHarness(t, func(a *App) { a.KeyRotation = caddy.Duration(24 * time.Hour) })
+	// A goroutine just started may not have entered its function yet.
+	for deadline := time.Now().Add(10 * time.Second); goroutinesIn(keyWorker) != keysBefore+1 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if n := goroutinesIn(keyWorker); n != keysBefore+1 {
 		t.Fatalf("%d key-maintenance goroutines after Start, want %d (the test cannot see the worker)", n, keysBefore+1)
 	}
