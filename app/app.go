@@ -270,6 +270,11 @@ func (a *App) ProvisionWith(ctx caddy.Context, storage certmagic.Storage, logger
 		Rotation:         time.Duration(a.KeyRotation),
 		MaxTokenLifetime: time.Duration(a.AccessTokenTTL),
 	}, a.logger.Named("keys"))
+	// Read-only: a missing key file or a bad rotation fails the load (and
+	// `claimgate validate`); generated keys are created by Start.
+	if err := a.keys.Prepare(); err != nil {
+		return fmt.Errorf("loading signing keys: %w", err)
+	}
 	a.grants = grant.New(ctx, a.grantConfig(verifier))
 	if err := a.provisionBrowser(); err != nil {
 		return err
