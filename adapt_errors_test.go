@@ -171,8 +171,8 @@ func TestAdaptErrors(t *testing.T) {
 		},
 		{
 			name:    "unknown grant",
-			input:   global("client web {", "\taudience https://api.example.test", "\tgrant password client_credentials "+errLine, "}"),
-			wantErr: "unknown grant 'client_credentials'",
+			input:   global("client web {", "\taudience https://api.example.test", "\tgrant password implicit "+errLine, "}"),
+			wantErr: "unknown grant 'implicit'",
 		},
 		{
 			name:    "empty audience",
@@ -193,6 +193,16 @@ func TestAdaptErrors(t *testing.T) {
 			name:    "trust_forwarded_for on a public client",
 			input:   global("client spa {", "\taudience https://api.example.test", "\ttrust_forwarded_for x-real-ip "+errLine, "}"),
 			wantErr: "trust_forwarded_for needs a secret",
+		},
+		{
+			name:    "client_credentials on a public client",
+			input:   global("client spa {", "\taudience https://api.example.test", "\tgrant client_credentials "+errLine, "}"),
+			wantErr: "client_credentials grant needs a secret",
+		},
+		{
+			name:    "signup neither on nor off",
+			input:   global("client spa {", "\taudience https://api.example.test", "\tsignup yes "+errLine, "}"),
+			wantErr: "signup: expected on or off, got 'yes'",
 		},
 		{
 			name:    "trust_forwarded_for with a bad header name",

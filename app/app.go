@@ -169,7 +169,8 @@ type ClientConfig struct {
 	Secret string `json:"secret,omitempty"`
 	// Audiences are the allowed audiences; the first is the default.
 	Audiences []string `json:"audiences,omitempty"`
-	// Grants are the grant types this client may use: password, refresh_token.
+	// Grants are the grant types this client may use: password,
+	// refresh_token, authorization_code, client_credentials.
 	Grants []string `json:"grants,omitempty"`
 	// Scopes are the API scopes this client may ask for.
 	Scopes []string `json:"scopes,omitempty"`
@@ -181,6 +182,8 @@ type ClientConfig struct {
 	RedirectURIs []string `json:"redirect_uris,omitempty"`
 	// LogoutRedirectURIs are where logout may send the browser.
 	LogoutRedirectURIs []string `json:"logout_redirect_uris,omitempty"`
+	// Signup lets the client sign users up at POST /dbconnections/signup.
+	Signup bool `json:"signup,omitempty"`
 }
 
 // ProtectionConfig configures brute-force protection and the hashing guard.
@@ -578,6 +581,9 @@ func (c *ClientConfig) validate() error {
 		}
 	}
 	if err := c.validateBrowser(); err != nil {
+		return err
+	}
+	if err := c.validateMachine(); err != nil {
 		return err
 	}
 	if c.TrustForwardedFor != "" {

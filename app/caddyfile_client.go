@@ -22,6 +22,7 @@ import (
 //	    trust_forwarded_for <header>
 //	    redirect_uri <url>...
 //	    logout_redirect_uri <url>...
+//	    signup on|off
 //	}
 func (p *globalParser) client(d *caddyfile.Dispenser) error {
 	if !d.NextArg() {
@@ -41,15 +42,18 @@ func (p *globalParser) client(d *caddyfile.Dispenser) error {
 	p.clients[c.ID] = true
 
 	seen := make(map[string]bool)
-	var trustLine int
+	var trustLine, grantLine int
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
 		if seen[name] {
 			return d.Errf("client option '%s' is given twice", name)
 		}
 		seen[name] = true
-		if name == "trust_forwarded_for" {
+		switch name {
+		case "trust_forwarded_for":
 			trustLine = d.Line()
+		case "grant":
+			grantLine = d.Line()
 		}
 		if err := clientOption(d, c); err != nil {
 			return err
@@ -61,8 +65,12 @@ func (p *globalParser) client(d *caddyfile.Dispenser) error {
 	}
 	if err := c.validate(); err != nil {
 		// What is left to fail needs the whole block: trust_forwarded_for
-		// without a secret.
-		return cfgparse.ErrAt(d, trustLine, fmt.Errorf("client '%s': %w", c.ID, err))
+		// or client_credentials without a secret.
+		line := trustLine
+		if errors.Is(err, errMachinePublic) {
+			line = grantLine
+		}
+		return cfgparse.ErrAt(d, line, fmt.Errorf("client '%s': %w", c.ID, err))
 	}
 	p.app.Clients = append(p.app.Clients, c)
 	return nil
@@ -93,6 +101,8 @@ func clientOption(d *caddyfile.Dispenser, c *ClientConfig) error {
 		}
 	case "redirect_uri", "logout_redirect_uri":
 		err = clientRedirectURIs(d, c)
+	case "signup":
+		c.Signup, err = cfgparse.OnOff(d)
 	default:
 		return d.Errf("unrecognized client option '%s'", d.Val())
 	}

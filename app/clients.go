@@ -27,6 +27,7 @@ func resolveClients(configs []*ClientConfig, repl *caddy.Replacer) (map[string]*
 		}
 		c := grant.NewClient(cc.ID, secret, cc.Audiences, cc.Grants, cc.Scopes, cc.TrustForwardedFor)
 		c.RedirectURIs, c.LogoutRedirectURIs = cc.RedirectURIs, cc.LogoutRedirectURIs
+		c.Signup = cc.Signup
 		clients[cc.ID] = c
 	}
 	return clients, nil

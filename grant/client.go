@@ -11,6 +11,9 @@ const (
 	ClientGrantPassword          = "password"
 	ClientGrantRefresh           = "refresh_token"
 	ClientGrantAuthorizationCode = "authorization_code"
+	// ClientGrantClientCredentials is the machine-to-machine grant
+	// (confidential clients only).
+	ClientGrantClientCredentials = "client_credentials"
 )
 
 // Grant types as they appear in a token request.
@@ -20,10 +23,12 @@ const (
 	TypeRefreshToken  = "refresh_token"
 	// TypeAuthorizationCode is the code grant of browser sign-in.
 	TypeAuthorizationCode = "authorization_code"
+	// TypeClientCredentials is the machine-to-machine grant.
+	TypeClientCredentials = "client_credentials"
 )
 
 // ClientGrants are the grant names a client configuration may list.
-var ClientGrants = []string{ClientGrantPassword, ClientGrantRefresh, ClientGrantAuthorizationCode}
+var ClientGrants = []string{ClientGrantPassword, ClientGrantRefresh, ClientGrantAuthorizationCode, ClientGrantClientCredentials}
 
 // Client is an OAuth client ready for requests: its secret kept only as a
 // SHA-256 digest, its lists turned into sets.
@@ -41,10 +46,14 @@ type Client struct {
 	// URLs; LogoutRedirectURIs where logout may.
 	RedirectURIs       []string
 	LogoutRedirectURIs []string
+	// Signup is true when the client may sign users up
+	// (POST /dbconnections/signup).
+	Signup bool
 
 	secretDigest [sha256.Size]byte
 	grants       map[string]bool
 	scopes       map[string]bool
+	scopeList    []string // the scopes in configuration order
 }
 
 // NewClient returns a client; secret "" makes it public.
@@ -60,6 +69,9 @@ func NewClient(id, secret string, audiences, grants, scopes []string, forwardedF
 		c.grants[g] = true
 	}
 	for _, s := range scopes {
+		if !c.scopes[s] {
+			c.scopeList = append(c.scopeList, s)
+		}
 		c.scopes[s] = true
 	}
 	if secret != "" {
@@ -97,6 +109,8 @@ func (c *Client) Allows(grantType string) bool {
 		return c.grants[ClientGrantRefresh]
 	case TypeAuthorizationCode:
 		return c.grants[ClientGrantAuthorizationCode]
+	case TypeClientCredentials:
+		return c.grants[ClientGrantClientCredentials] && c.Confidential
 	}
 	return false
 }
@@ -112,11 +126,5 @@ func (c *Client) AllowsAudience(aud string) bool {
 // HasScope reports whether scope is one of the client's own API scopes.
 func (c *Client) HasScope(scope string) bool { return c.scopes[scope] }
 
-// Scopes returns the client's own API scopes, unordered.
-func (c *Client) Scopes() []string {
-	out := make([]string, 0, len(c.scopes))
-	for s := range c.scopes {
-		out = append(out, s)
-	}
-	return out
-}
+// Scopes returns the client's own API scopes, in configuration order.
+func (c *Client) Scopes() []string { return slices.Clone(c.scopeList) }

@@ -37,7 +37,7 @@ func ValidateScopeName(s string) error {
 // ValidateClientGrant checks a grant name of a client configuration.
 func ValidateClientGrant(g string) error {
 	if !slices.Contains(ClientGrants, g) {
-		return fmt.Errorf("unknown grant '%s' (use password, refresh_token or authorization_code)", g)
+		return fmt.Errorf("unknown grant '%s' (use password, refresh_token, authorization_code or client_credentials)", g)
 	}
 	return nil
 }

@@ -289,7 +289,7 @@ func testLoginErrors(t *testing.T, e *env, alicePW string) {
 		// grant type
 		{name: "missing grant_type", send: post(form("client_id", webClient, "client_secret", webSecret,
 			"username", alice, "password", alicePW)), status: 400, code: "invalid_request"},
-		{name: "client_credentials", send: post(form("grant_type", "client_credentials", "client_id", webClient,
+		{name: "implicit", send: post(form("grant_type", "implicit", "client_id", webClient,
 			"client_secret", webSecret)), status: 400, code: "unsupported_grant_type"},
 		// A known grant this client was not given.
 		{name: "authorization_code", send: post(form("grant_type", "authorization_code", "client_id", webClient,
@@ -400,7 +400,7 @@ func testLoginErrorOrder(t *testing.T, e *env, alicePW string) {
 		}, status: 413, code: "invalid_request"},
 		{name: "duplicate before grant type", send: post("grant_type", "nope", "grant_type", "nope"),
 			status: 400, code: "invalid_request"},
-		{name: "grant type before client", send: post("grant_type", "client_credentials", "client_id", "nobody"),
+		{name: "grant type before client", send: post("grant_type", "implicit", "client_id", "nobody"),
 			status: 400, code: "unsupported_grant_type"},
 		{name: "client before grant allowed", send: post("grant_type", "password", "client_id", m2mClient,
 			"client_secret", "wrong", "username", alice, "password", alicePW), status: 401, code: "invalid_client"},

@@ -45,6 +45,8 @@ func grantOf(grantType string) (metrics.Grant, bool) {
 		return metrics.GrantRefreshToken, true
 	case grant.TypeAuthorizationCode:
 		return metrics.GrantAuthorizationCode, true
+	case grant.TypeClientCredentials:
+		return metrics.GrantClientCredentials, true
 	}
 	return 0, false
 }
@@ -85,6 +87,7 @@ const (
 	descCodeExchanged    = "Authorization code exchanged for tokens."
 	descRefreshReused    = "A rotated refresh token was presented again; its family is revoked."
 	descRevoked          = "Refresh token revoked."
+	descMachineToken     = "Client credentials exchanged for an access token."
 )
 
 // describe is the event type and description of a token request's answer
@@ -96,6 +99,15 @@ func describe(g metrics.Grant, e *oauthError, err error) (typ, description strin
 			return events.TypeSuccessCodeExchange, descCodeExchanged
 		}
 		return events.TypeFailedCodeExchange, e.description
+	}
+	if g == metrics.GrantClientCredentials {
+		if e == nil {
+			return events.TypeSuccessClientCredentials, descMachineToken
+		}
+		if e.code == codeTooManyAttempts {
+			return events.TypeBlockedIP, descBlockedIP
+		}
+		return events.TypeFailedClientCredentials, e.description
 	}
 	if g == metrics.GrantRefreshToken {
 		switch {
@@ -186,6 +198,20 @@ func (l *Login) recordExchange(r *http.Request, x *exchange, e *oauthError) {
 		ev.UserID = userOf(x.err)
 	}
 	l.app.Events().Emit(ev)
+}
+
+// recordLoginPage counts a sign-in through the login page and emits its
+// event, as recordExchange does for the password grant (the page is the
+// other way in to the same credential check, so its events read alike).
+func (l *Login) recordLoginPage(r *http.Request, clientID string, signed *grant.SignedIn, err error) {
+	x := &exchange{counted: true, grant: metrics.GrantLoginPage, clientID: clientID, err: err}
+	var e *oauthError
+	if err != nil {
+		e = l.fromGrant(err)
+	} else if signed != nil && signed.Session != nil && signed.Session.User != nil {
+		x.userID = signed.Session.User.ID
+	}
+	l.recordExchange(r, x, e)
 }
 
 // recordRevocation emits the event of a revoked refresh token.

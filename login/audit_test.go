@@ -126,6 +126,7 @@ func TestGrantOf(t *testing.T) {
 		grant.TypePasswordRealm:     metrics.GrantPassword,
 		grant.TypeRefreshToken:      metrics.GrantRefreshToken,
 		grant.TypeAuthorizationCode: metrics.GrantAuthorizationCode,
+		grant.TypeClientCredentials: metrics.GrantClientCredentials,
 	} {
 		if got, ok := grantOf(gt); !ok || got != want {
 			t.Errorf("grantOf(%q) = %v, %v", gt, got, ok)

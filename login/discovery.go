@@ -83,10 +83,11 @@ func (l *Login) discovery() discoveryDocument {
 
 // grantTypesSupported lists the grants some client may use.
 func (l *Login) grantTypesSupported() []string {
-	var password, refresh bool
+	var password, refresh, machine bool
 	for _, c := range l.app.ClientList() {
 		password = password || c.HasGrant(grant.ClientGrantPassword)
 		refresh = refresh || c.HasGrant(grant.ClientGrantRefresh)
+		machine = machine || c.Allows(grant.TypeClientCredentials)
 	}
 	grants := []string{}
 	if password {
@@ -97,6 +98,9 @@ func (l *Login) grantTypesSupported() []string {
 	}
 	if l.codeFlowSupported() {
 		grants = append(grants, grant.TypeAuthorizationCode)
+	}
+	if machine {
+		grants = append(grants, grant.TypeClientCredentials)
 	}
 	return grants
 }

@@ -126,7 +126,7 @@ func TestTokenErrors(t *testing.T) {
 		{name: "non-UTF-8 username", req: loginRequest{contentType: formType, body: strings.Replace(passwordForm().Encode(), "alice%40", "%FF%FEalice%40", 1)}, status: 400, code: "invalid_request"},
 		// grant type
 		{name: "missing grant_type", form: passwordForm("grant_type", ""), status: 400, code: "invalid_request"},
-		{name: "unknown grant", form: passwordForm("grant_type", "client_credentials"), status: 400, code: "unsupported_grant_type"},
+		{name: "unknown grant", form: passwordForm("grant_type", "implicit"), status: 400, code: "unsupported_grant_type"},
 		{name: "unknown grant before client", form: passwordForm("grant_type", "urn:ietf:params:oauth:grant-type:device_code", "client_secret", "nope"), status: 400, code: "unsupported_grant_type"},
 		// refresh_token grant (more in refresh_test.go)
 		{name: "refresh grant not allowed", form: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {spaClient}}, status: 400, code: "unauthorized_client"},

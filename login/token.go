@@ -57,7 +57,7 @@ func (l *Login) token(w http.ResponseWriter, r *http.Request, x *exchange) (*tok
 	switch grantType {
 	case "":
 		return nil, errInvalidRequest("Missing grant_type.")
-	case grant.TypePassword, grant.TypePasswordRealm, grant.TypeAuthorizationCode:
+	case grant.TypePassword, grant.TypePasswordRealm, grant.TypeAuthorizationCode, grant.TypeClientCredentials:
 	case grant.TypeRefreshToken:
 		if !l.grants.RefreshTokensAvailable() {
 			return nil, newOAuthError(http.StatusBadRequest, codeUnsupportedGrantType,
@@ -83,6 +83,9 @@ func (l *Login) token(w http.ResponseWriter, r *http.Request, x *exchange) (*tok
 	}
 	if grantType == grant.TypeRefreshToken {
 		return l.refreshGrant(r, auth, params, x)
+	}
+	if grantType == grant.TypeClientCredentials {
+		return l.clientCredentialsGrant(r, auth, params, x)
 	}
 	return l.passwordGrant(r, auth, grantType, params, x)
 }

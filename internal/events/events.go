@@ -60,6 +60,15 @@ const (
 	TypeRefreshReuse = "ferrt"
 	// TypeRevocation is a refresh token revoked at /oauth/revoke.
 	TypeRevocation = "srrt"
+	// TypeSuccessClientCredentials is a client_credentials grant that
+	// issued an access token.
+	TypeSuccessClientCredentials = "seccft"
+	// TypeFailedClientCredentials is a refused client_credentials grant.
+	TypeFailedClientCredentials = "feccft"
+	// TypeSuccessSignup is a user created at /dbconnections/signup.
+	TypeSuccessSignup = "ss"
+	// TypeFailedSignup is a refused sign-up.
+	TypeFailedSignup = "fs"
 )
 
 // maxUserAgent bounds the user agent kept in an event: enough for any real

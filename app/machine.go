@@ -1,0 +1,23 @@
+package app
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/claimgate/claimgate/grant"
+)
+
+// Machine clients and sign-up (SPEC-management.md): the client options that
+// the client_credentials grant and POST /dbconnections/signup read.
+
+// errMachinePublic is a public client given the client_credentials grant:
+// without a secret anyone could sign in as the machine.
+var errMachinePublic = errors.New("the client_credentials grant needs a secret (confidential clients only)")
+
+// validateMachine checks a client's machine-to-machine options.
+func (c *ClientConfig) validateMachine() error {
+	if slices.Contains(c.Grants, grant.ClientGrantClientCredentials) && c.Secret == "" {
+		return errMachinePublic
+	}
+	return nil
+}
