@@ -84,6 +84,9 @@ type App struct {
 	SessionIdleTTL caddy.Duration `json:"session_idle_ttl,omitempty"`
 	// LoginPage is an html/template file replacing the built-in login page.
 	LoginPage string `json:"login_page,omitempty"`
+	// Management configures the management API (management.go); nil
+	// turns it off.
+	Management *ManagementConfig `json:"management,omitempty"`
 
 	logger  *zap.Logger
 	ctx     caddy.Context
@@ -96,6 +99,9 @@ type App struct {
 	grants  *grant.Service
 	// web is what browser sign-in needs (browser.go).
 	web *browserState
+	// management is the management API's flows (management.go); nil
+	// without a management block.
+	management *grant.Management
 	// cookieKey encrypts claimgate_verify's app session cookies
 	// (browser_sessions.go); loaded by Start.
 	cookieKey *atomic.Pointer[[]byte]
@@ -280,6 +286,9 @@ func (a *App) ProvisionWith(ctx caddy.Context, storage certmagic.Storage, logger
 	}
 	a.grants = grant.New(ctx, a.grantConfig(verifier))
 	if err := a.provisionBrowser(); err != nil {
+		return err
+	}
+	if err := a.provisionManagement(); err != nil {
 		return err
 	}
 	a.watchTelemetry()
@@ -497,6 +506,9 @@ func (a *App) Validate() error {
 		return err
 	}
 	if err := a.validateBrowser(); err != nil {
+		return err
+	}
+	if err := a.validateManagement(); err != nil {
 		return err
 	}
 	return validateProtection(a.Protection)

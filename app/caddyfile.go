@@ -36,6 +36,7 @@ func init() {
 //	    session_ttl <duration>
 //	    session_idle_ttl <duration>
 //	    login_page <file>
+//	    management { ... }
 //	}
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 	d.Next() // consume option name
@@ -120,6 +121,8 @@ func (p *globalParser) option(d *caddyfile.Dispenser) error {
 		err = p.browserOption(d)
 	case "errors":
 		p.app.Errors, err = parseErrors(d)
+	case "management":
+		p.app.Management, err = parseManagement(d)
 	default:
 		return d.Errf("unrecognized claimgate option '%s'", name)
 	}

@@ -1,0 +1,141 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/claimgate/claimgate/grant"
+	"github.com/claimgate/claimgate/password"
+	"github.com/claimgate/claimgate/store"
+)
+
+// The management API's settings (SPEC-management.md): its audience, the
+// statements that write the customer's tables, the password policy and the
+// hash format of new passwords.
+
+// Hash formats of new passwords.
+const (
+	HashArgon2id = "argon2id"
+	HashBcrypt   = "bcrypt"
+)
+
+// defaultBcryptCost is the cost of `hash bcrypt` without one.
+const defaultBcryptCost = 12
+
+// ManagementConfig is the `management` block.
+type ManagementConfig struct {
+	// Audience is the aud a management token must carry; default the
+	// issuer + "api/v2/".
+	Audience string `json:"audience,omitempty"`
+	// The statements, with named parameters (:user_id, :email …); each is
+	// optional, and the endpoints that need a missing one answer 501.
+	CreateUser   string `json:"create_user,omitempty"`
+	UpdateUser   string `json:"update_user,omitempty"`
+	DeleteUser   string `json:"delete_user,omitempty"`
+	AssignRole   string `json:"assign_role,omitempty"`
+	RemoveRole   string `json:"remove_role,omitempty"`
+	AddMember    string `json:"add_member,omitempty"`
+	RemoveMember string `json:"remove_member,omitempty"`
+	// PasswordMinLength is the least number of characters of a new
+	// password; default 8.
+	PasswordMinLength int `json:"password_min_length,omitempty"`
+	// Hash is the format new passwords are stored in: argon2id (default,
+	// OWASP parameters) or bcrypt.
+	Hash string `json:"hash,omitempty"`
+	// BcryptCost is the cost of `hash bcrypt`; default 12.
+	BcryptCost int `json:"bcrypt_cost,omitempty"`
+}
+
+// statements is the store package's view of the block.
+func (m *ManagementConfig) statements() store.ManagementConfig {
+	return store.ManagementConfig{
+		CreateUser: m.CreateUser, UpdateUser: m.UpdateUser, DeleteUser: m.DeleteUser,
+		AssignRole: m.AssignRole, RemoveRole: m.RemoveRole,
+		AddMember: m.AddMember, RemoveMember: m.RemoveMember,
+	}
+}
+
+// validate checks the block without a database: every statement compiles
+// (an unknown parameter is refused with the list of known ones), the
+// audience is an absolute URL, the hash format is known.
+func (m *ManagementConfig) validate() error {
+	if _, err := store.CompileManagement(m.statements()); err != nil {
+		return fmt.Errorf("management: %w", err)
+	}
+	if m.Audience != "" && strings.TrimSpace(m.Audience) == "" {
+		return errors.New("management: empty audience")
+	}
+	if m.PasswordMinLength < 0 || m.PasswordMinLength > grant.MaxPasswordBytes {
+		return fmt.Errorf("management: password_min_length %d is outside 0..%d", m.PasswordMinLength, grant.MaxPasswordBytes)
+	}
+	switch m.Hash {
+	case "", HashArgon2id:
+		if m.BcryptCost != 0 {
+			return errors.New("management: a bcrypt cost needs `hash bcrypt`")
+		}
+	case HashBcrypt:
+		if m.BcryptCost != 0 && (m.BcryptCost < 10 || m.BcryptCost > password.MaxBcryptCost) {
+			return fmt.Errorf("management: bcrypt cost %d is outside 10..%d (OWASP: at least 10)", m.BcryptCost, password.MaxBcryptCost)
+		}
+	default:
+		return fmt.Errorf("management: unknown hash %q (argon2id or bcrypt)", m.Hash)
+	}
+	return nil
+}
+
+// validateManagement checks the management block, when there is one.
+func (a *App) validateManagement() error {
+	if a.Management == nil {
+		return nil
+	}
+	return a.Management.validate()
+}
+
+// managementAudience is the configured audience or the issuer + "api/v2/".
+func (a *App) managementAudience() string {
+	if a.Management.Audience != "" {
+		return a.Management.Audience
+	}
+	return strings.TrimSuffix(a.Issuer, "/") + "/api/v2/"
+}
+
+// provisionManagement builds the management flows on the grant service.
+func (a *App) provisionManagement() error {
+	m := a.Management
+	if m == nil {
+		return nil
+	}
+	w, err := store.NewWriter(a.store, m.statements())
+	if err != nil {
+		return fmt.Errorf("management: %w", err)
+	}
+	hash := func(pw []byte) (string, error) { return password.HashArgon2id(pw, password.DefaultArgon2) }
+	if m.Hash == HashBcrypt {
+		cost := m.BcryptCost
+		if cost == 0 {
+			cost = defaultBcryptCost
+		}
+		hash = func(pw []byte) (string, error) { return password.HashBcrypt(pw, cost) }
+	}
+	a.management = grant.NewManagement(a.grants, grant.ManagementConfig{
+		Writer:            w,
+		Connection:        a.Database.Name,
+		PasswordMinLength: m.PasswordMinLength,
+		Hash:              hash,
+	})
+	return nil
+}
+
+// ManagementAPI returns the management flows, nil when the management block
+// is not configured.
+func (a *App) ManagementAPI() *grant.Management { return a.management }
+
+// ManagementAudience is the aud a management API token must carry ("" when
+// the management block is not configured).
+func (a *App) ManagementAudience() string {
+	if a.Management == nil {
+		return ""
+	}
+	return a.managementAudience()
+}
