@@ -109,13 +109,15 @@ type SignedIn struct {
 // request, starts a sign-in session and issues a code. The errors are the
 // password grant's (ErrBadCredentials, *BlockedError, ErrNotMember,
 // *DeniedError, *UnavailableError).
-func (b *Browser) SignIn(ctx context.Context, req *AuthorizeRequest, username, password string) (*SignedIn, error) {
+func (b *Browser) SignIn(ctx context.Context, req *AuthorizeRequest, username, password string) (_ *SignedIn, err error) {
 	began := time.Now()
 	s := b.s
 	user, err := s.findUser(ctx, username)
 	if err != nil {
 		return nil, err
 	}
+	// The audit events name whose sign-in it was, as the password grant's do.
+	defer func() { err = s.attributeRefusal(err, user, username) }()
 	pw := &PasswordRequest{Client: req.Client, GrantType: TypeAuthorizationCode, Username: username,
 		Password: password, Audience: req.Audience, Scopes: req.Scopes, Organization: req.Organization, IP: req.IP}
 	if err := s.checkPassword(ctx, pw, user, began); err != nil {

@@ -145,6 +145,7 @@ func (l *Login) serveLoginPost(w http.ResponseWriter, r *http.Request) {
 	}
 
 	signed, err := browser.SignIn(r.Context(), &req.AuthorizeRequest, username, password)
+	l.recordLoginPage(r, req.Client.ID, signed, err)
 	var blocked *grant.BlockedError
 	var unavailable *grant.UnavailableError
 	switch {
