@@ -511,6 +511,9 @@ func (a *App) Validate() error {
 	if err := a.validateManagement(); err != nil {
 		return err
 	}
+	if err := a.validateSignup(); err != nil {
+		return err
+	}
 	return validateProtection(a.Protection)
 }
 

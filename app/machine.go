@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/claimgate/claimgate/grant"
@@ -18,6 +19,17 @@ var errMachinePublic = errors.New("the client_credentials grant needs a secret (
 func (c *ClientConfig) validateMachine() error {
 	if slices.Contains(c.Grants, grant.ClientGrantClientCredentials) && c.Secret == "" {
 		return errMachinePublic
+	}
+	return nil
+}
+
+// validateSignup checks that the clients with `signup on` can sign users
+// up: sign-up creates them with the management block's create_user.
+func (a *App) validateSignup() error {
+	for _, c := range a.Clients {
+		if c != nil && c.Signup && (a.Management == nil || a.Management.CreateUser == "") {
+			return fmt.Errorf("client %q: signup on needs the management block's create_user statement", c.ID)
+		}
 	}
 	return nil
 }

@@ -109,6 +109,10 @@ func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		l.serveHealth(w, r, false)
 	case pathHealthReady:
 		l.serveHealth(w, r, true)
+	case pathSignup:
+		if !l.serveSignup(w, r) {
+			return next.ServeHTTP(w, r)
+		}
 	default:
 		if l.serveBrowser(w, r) {
 			return nil
