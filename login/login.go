@@ -45,6 +45,9 @@ type Login struct {
 	logger   *zap.Logger
 	userinfo *token.Verifier
 	refusals *refusalLogs // rate limits of the INFO log of configuration-shaped refusals
+	// management serves the management API (management.go); nil without
+	// a management block.
+	management *managementAPI
 }
 
 // CaddyModule returns the Caddy module information.
@@ -89,7 +92,7 @@ func (l *Login) Setup(a *app.App, logger *zap.Logger) error {
 		return fmt.Errorf("building the userinfo token verifier: %w", err)
 	}
 	l.userinfo = v
-	return nil
+	return l.setupManagement(a)
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
@@ -114,6 +117,9 @@ func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 			return next.ServeHTTP(w, r)
 		}
 	default:
+		if l.serveManagement(w, r) {
+			return nil
+		}
 		if l.serveBrowser(w, r) {
 			return nil
 		}

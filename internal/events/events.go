@@ -60,6 +60,13 @@ const (
 	TypeRefreshReuse = "ferrt"
 	// TypeRevocation is a refresh token revoked at /oauth/revoke.
 	TypeRevocation = "srrt"
+	// TypeSuccessAPIOperation is a management API write that succeeded
+	// (create, update, roles, members, unblock).
+	TypeSuccessAPIOperation = "sapi"
+	// TypeFailedAPIOperation is a refused management API write.
+	TypeFailedAPIOperation = "fapi"
+	// TypeDeletedUser is a user deleted through the management API.
+	TypeDeletedUser = "du"
 	// TypeSuccessClientCredentials is a client_credentials grant that
 	// issued an access token.
 	TypeSuccessClientCredentials = "seccft"
