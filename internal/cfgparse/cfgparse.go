@@ -7,6 +7,7 @@ package cfgparse
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -83,25 +84,19 @@ func Errf(d *caddyfile.Dispenser, name string, err error) error {
 	return d.Errf("%s: %v", name, err)
 }
 
-// PositiveDuration reads one duration (Go syntax plus `d` for days).
+// PositiveDuration reads one duration (Go syntax plus `d` for days) that
+// must be above zero.
 func PositiveDuration(d *caddyfile.Dispenser) (caddy.Duration, error) {
-	name := d.Val()
-	arg, err := SingleArg(d)
-	if err != nil {
-		return 0, err
-	}
-	dur, err := caddy.ParseDuration(arg)
-	if err != nil {
-		return 0, d.Errf("%s: invalid duration '%s': %v", name, arg, err)
-	}
-	if dur <= 0 {
-		return 0, d.Errf("%s: duration must be positive, got '%s'", name, arg)
-	}
-	return caddy.Duration(dur), nil
+	return duration(d, func(dur time.Duration) bool { return dur > 0 }, "positive")
 }
 
 // Duration reads one duration that may be zero (but not negative).
 func Duration(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	return duration(d, func(dur time.Duration) bool { return dur >= 0 }, "zero or more")
+}
+
+// duration reads one duration and checks it with ok, naming the rule as want.
+func duration(d *caddyfile.Dispenser, ok func(time.Duration) bool, want string) (caddy.Duration, error) {
 	name := d.Val()
 	arg, err := SingleArg(d)
 	if err != nil {
@@ -111,8 +106,8 @@ func Duration(d *caddyfile.Dispenser) (caddy.Duration, error) {
 	if err != nil {
 		return 0, d.Errf("%s: invalid duration '%s': %v", name, arg, err)
 	}
-	if dur < 0 {
-		return 0, d.Errf("%s: duration must not be negative, got '%s'", name, arg)
+	if !ok(dur) {
+		return 0, d.Errf("%s: duration must be %s, got '%s'", name, want, arg)
 	}
 	return caddy.Duration(dur), nil
 }
