@@ -10,7 +10,7 @@ import (
 	"github.com/claimgate/claimgate/store"
 )
 
-// Sign-up (SPEC-management.md, Auth0's POST /dbconnections/signup): a user
+// Sign-up (Auth0's POST /dbconnections/signup): a user
 // creates their own account through a client with `signup on`. It is
 // CreateUser with what a user may not choose taken away (app_metadata,
 // email_verified, blocked, the user_id) and with two protections a public
@@ -22,7 +22,7 @@ import (
 //     neither the answer nor its timing tells it from a new one. The policy
 //     is checked first, so a weak password is refused alike whether or not
 //     the email exists.
-//   - It spends the IP's daily budget (SPEC.md §5): every sign-up that gets
+//   - It spends the IP's daily budget, as failed logins do: every sign-up that gets
 //     past the request's syntax reserves one attempt of the IP before
 //     anything else, and keeps it — success included. A successful login
 //     gives its attempt back because a right password proves the client

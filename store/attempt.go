@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Brute-force limits that hold under concurrency (SPEC §5).
+// Brute-force limits that hold under concurrency.
 //
 // CheckBlocked before the hash and RecordFailure after it let every guess
 // that arrives while the first ones are being hashed through: 50 parallel
@@ -103,7 +103,7 @@ func (s *State) BeginAttempt(ctx context.Context, subject, ip string, now time.T
 }
 
 // BeginIPAttempt counts an attempt against ip's daily budget only, before
-// it is checked: client authentication (SPEC §5: a failed client
+// it is checked: client authentication (a failed client
 // authentication, invalid_client, counts against the IP's budget and is
 // answered 429 past it). Refused (nil *Attempt, a Block with Reason "ip")
 // when no whole token is left. Conclude it as for BeginAttempt: Succeeded

@@ -16,7 +16,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// Failure counters of login names that match no user (SPEC §5).
+// Failure counters of login names that match no user.
 //
 // A known user is counted by user_id, so every spelling that user_query's
 // comparison resolves to the user ("ALICE@x", "alicé@x" on a case- and

@@ -89,7 +89,7 @@ type schemaUpgrade struct {
 // schemaUpgrades are run by EnsureSchema when their column is missing.
 var schemaUpgrades = []schemaUpgrade{
 	// Refresh-token families remember the password they began under
-	// (SPEC §5); rows from before have '' and are adopted at their next
+	// (a password change ends them); rows from before have '' and are adopted at their next
 	// rotation.
 	{"claimgate_refresh_tokens", "password_fp",
 		`ALTER TABLE claimgate_refresh_tokens ADD COLUMN password_fp CHAR(64) NOT NULL DEFAULT ''`},

@@ -135,7 +135,7 @@ type User struct {
 	AppMetadata  map[string]any
 	UserMetadata map[string]any
 	// Attributes holds every column except password_hash, by name, typed as
-	// SPEC §2 says (email_verified and blocked as bool, metadata as maps,
+	// the user_query contract says (email_verified and blocked as bool, metadata as maps,
 	// integers as int64, text as string); never nil. It is CEL's `user`.
 	Attributes map[string]any
 }

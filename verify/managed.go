@@ -8,7 +8,7 @@ import (
 
 // The managed set: which client-sent headers claimgate_verify deletes.
 //
-// SPEC §4: every name in a `header` line of *any* claimgate_verify in the
+// The managed set is every name in a `header` line of *any* claimgate_verify in the
 // config, plus the handler's own `strip` names. A route that forwards only
 // X-User-Id must still delete a forged X-User-Roles, because the same app
 // may be reachable through another route that does forward X-User-Roles, and
