@@ -73,7 +73,7 @@ func TestAdaptGolden(t *testing.T) {
 				t.Fatalf("adapting: %v", err)
 			}
 			for _, w := range warnings {
-				// SPEC §2's example is kept verbatim, aligned comments and
+				// The README's example global option is kept verbatim, aligned comments and
 				// all, which `caddy fmt` would reflow; that warning is
 				// cosmetic. Any other warning is a bug.
 				if !strings.Contains(w.Message, "not formatted") {

@@ -8,7 +8,7 @@ import (
 	"github.com/claimgate/claimgate/grant"
 )
 
-// Machine clients and sign-up (SPEC-management.md): the client options that
+// Machine clients and sign-up: the client options that
 // the client_credentials grant and POST /dbconnections/signup read.
 
 // errMachinePublic is a public client given the client_credentials grant:

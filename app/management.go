@@ -10,7 +10,7 @@ import (
 	"github.com/claimgate/claimgate/store"
 )
 
-// The management API's settings (SPEC-management.md): its audience, the
+// The management API's settings: its audience, the
 // statements that write the customer's tables, the password policy and the
 // hash format of new passwords.
 

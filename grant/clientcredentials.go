@@ -13,7 +13,7 @@ import (
 	"github.com/claimgate/claimgate/token"
 )
 
-// The client_credentials grant (SPEC-management.md): a machine client —
+// The client_credentials grant: a machine client —
 // a backend, a cron job, Auth0's ManagementClient — signs in as itself with
 // its own secret. There is no user: the token's sub is
 // "<client_id>@clients" as Auth0 writes it, the claim and deny rules are not

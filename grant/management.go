@@ -14,7 +14,7 @@ import (
 	"github.com/claimgate/claimgate/store"
 )
 
-// The management flows (SPEC-management.md): create, read, update and
+// The management flows: create, read, update and
 // delete users, their roles, organization memberships and brute-force
 // blocks, through the statements of the management block. Like the sign-in
 // flows they know nothing of HTTP: refusals are the domain errors below,

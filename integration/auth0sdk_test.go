@@ -24,7 +24,7 @@ import (
 	"github.com/claimgate/claimgate/store/storetest"
 )
 
-// The acceptance test of SPEC-management.md: a backend written against
+// The management API's acceptance test: a backend written against
 // Auth0's Management API creates a user with user_metadata, reads it back,
 // merges app_metadata, assigns roles and an organization, and changes the
 // password, changing only the domain and the credentials it is configured

@@ -427,7 +427,7 @@ func (in *instance) logTail(n int) string {
 }
 
 // checkLog fails the test when the instance logged a password, the client
-// secret or a token it issued (SPEC §5), and shows the log's tail when the
+// secret or a token it issued, and shows the log's tail when the
 // test failed.
 func (in *instance) checkLog(t *testing.T) {
 	b, err := os.ReadFile(in.logPath)

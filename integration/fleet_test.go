@@ -1,7 +1,7 @@
 package integration
 
 // Two claimgate instances sharing one MySQL database and one Caddy storage
-// behave as one (SPEC §5; README, "Running several instances"): the same
+// behave as one (README, "Running several instances"): the same
 // keys, brute-force counters that add up, refresh-token rotation and
 // revocation seen by both. And an instance survives its database going
 // away: 503s within the configured timeout, working verification, recovery

@@ -290,7 +290,7 @@ func startOn(t *testing.T, dsn string, opts options) *env {
 }
 
 // assertNoSecretsLogged fails when a password, client secret or token
-// appears anywhere in Caddy's log (SPEC §5: a short hash at most).
+// appears anywhere in Caddy's log (a short hash at most).
 func (e *env) assertNoSecretsLogged(t *testing.T) {
 	log, err := os.ReadFile(e.logFile)
 	if err != nil {

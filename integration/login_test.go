@@ -17,9 +17,9 @@ func passwordForm(username, password string, extra ...string) string {
 		"username", username, "password", password}, extra...)...)
 }
 
-// TestLogin covers SPEC §3's token endpoint: the grants, body formats and
+// TestLogin covers the token endpoint: the grants, body formats and
 // client authentication methods that succeed, and every error row in the
-// order the SPEC checks them. One Caddy config serves all subtests.
+// order they are checked in. One Caddy config serves all subtests.
 func TestLogin(t *testing.T) {
 	e := start(t, options{})
 	alicePW := testkit.DemoUser(t, alice).Password
@@ -388,7 +388,7 @@ func testLoginErrors(t *testing.T, e *env, alicePW string) {
 	}
 }
 
-// testLoginErrorOrder sends requests with two faults: the one SPEC §3 checks
+// testLoginErrorOrder sends requests with two faults: the one checked
 // first must answer.
 func testLoginErrorOrder(t *testing.T, e *env, alicePW string) {
 	post := func(kv ...string) func() response {

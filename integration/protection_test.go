@@ -48,7 +48,7 @@ func TestAuth0Errors(t *testing.T) {
 // TestBruteForce runs `max_failures 3` (with `errors auth0`, so failures are
 // 403): the fourth attempt for one user from one IP is blocked with 429, even
 // with the right password; past `ip_failures_per_day 12` the IP is blocked
-// for every user (SPEC §5).
+// for every user.
 func TestBruteForce(t *testing.T) {
 	const ipBudget = 12
 	e := start(t, options{MaxFailures: 3, IPFailuresPerDay: ipBudget, Extra: "errors auth0"})
@@ -133,7 +133,7 @@ func wantTooMany(t testing.TB, resp response) {
 
 // TestDatabaseDown starts claimgate with its database unreachable: the
 // config loads, logins answer 503 with Retry-After, and the endpoints that
-// need no database keep working (SPEC §5).
+// need no database keep working.
 func TestDatabaseDown(t *testing.T) {
 	port := freePorts(t, 1)[0] // nothing listens there
 	e := startOn(t, fmt.Sprintf("root@tcp(127.0.0.1:%d)/claimgate?timeout=1s", port), options{})

@@ -107,7 +107,7 @@ func TestDiscovery(t *testing.T) {
 			}
 		}
 	}
-	// Refresh tokens come later (SPEC §3 "later refresh_token"): offline_access
+	// Refresh tokens come later : offline_access
 	// is offered exactly when the refresh_token grant is.
 	refresh := slices.Contains(stringList(doc["grant_types_supported"]), "refresh_token")
 	if offline := slices.Contains(stringList(doc["scopes_supported"]), "offline_access"); offline != refresh {

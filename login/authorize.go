@@ -13,7 +13,7 @@ import (
 	"github.com/claimgate/claimgate/grant"
 )
 
-// Browser sign-in (SPEC-browser.md): the authorization endpoint, the hosted
+// Browser sign-in: the authorization endpoint, the hosted
 // login page and its form post, and logout. The flows are grant.Browser's;
 // this file parses and answers.
 

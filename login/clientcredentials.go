@@ -7,7 +7,7 @@ import (
 	"github.com/claimgate/claimgate/grant"
 )
 
-// clientCredentialsGrant runs a client_credentials grant (SPEC-management.md)
+// clientCredentialsGrant runs a client_credentials grant
 // for an authenticated client that may use it: audience (required unless
 // the client has exactly one), then scope. No ID token, no refresh token.
 func (l *Login) clientCredentialsGrant(r *http.Request, auth clientAuth, params map[string]string, x *exchange) (*tokenResponse, *oauthError) {

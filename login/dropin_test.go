@@ -158,7 +158,7 @@ func TestUserinfoReadsTheUserFresh(t *testing.T) {
 	}
 }
 
-// TestSubjectPrefix is issue 9 item 14's subject_prefix (SPEC §2): apps
+// TestSubjectPrefix is issue 9 item 14's subject_prefix: apps
 // that stored Auth0 subjects (auth0|<id>) keep finding their users. Every
 // token's sub is the prefix and the user_id, refresh and /userinfo work
 // with it, and claimgate's own state keeps the bare user_id. Before the fix

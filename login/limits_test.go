@@ -354,7 +354,7 @@ func TestFailedClientAuthSpendsIPBudget(t *testing.T) {
 	})
 }
 
-// TestMinFailureTime is issue 9 item 5's min_failure_time (SPEC §5): every
+// TestMinFailureTime is issue 9 item 5's min_failure_time: every
 // failed credential check answers no sooner than the configured time after
 // it began, whatever the hash format behind it or its absence. Before the
 // fix there was no such setting: a failure answered after one hash (a few

@@ -92,7 +92,7 @@ func sameStrings(got any, want []string) bool {
 	return true
 }
 
-// TestTokenErrors covers SPEC §3's error table and its order: each case
+// TestTokenErrors covers the token endpoint's error table and its order: each case
 // breaks one rule, and those that break two check which one answers.
 func TestTokenErrors(t *testing.T) {
 	h := newHarness(t, nil)

@@ -22,7 +22,7 @@ import (
 	"github.com/claimgate/claimgate/token"
 )
 
-// The management API (SPEC-management.md): the subset of Auth0's
+// The management API: the subset of Auth0's
 // Management API v2 that a migrating backend calls, over the customer's
 // tables. Served by claimgate_login when the claimgate app has a management
 // block; authorised by a claimgate access token for the management audience

@@ -257,7 +257,7 @@ func TestAttemptLifecycle(t *testing.T) {
 }
 
 // TestAttemptRightPasswordWhileBlocked: once the limit is reached, even the
-// right password is not checked (SPEC §5), including while the attempts
+// right password is not checked, including while the attempts
 // that reached it are still being hashed.
 func TestAttemptRightPasswordWhileBlocked(t *testing.T) {
 	st, _, _ := newState(t)

@@ -19,7 +19,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// Browser sessions (`browser CLIENT`, SPEC-browser.md): a request without a
+// Browser sessions (`browser CLIENT`): a request without a
 // bearer token may carry an app session cookie holding the user's access
 // and refresh tokens, encrypted with a key the claimgate app keeps in Caddy
 // storage. Its access token is verified like a bearer token and sets the

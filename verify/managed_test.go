@@ -22,7 +22,7 @@ import (
 )
 
 // TestVerifyManagedAcrossHandlers: a handler deletes the headers every
-// other loaded handler sets (SPEC §4), plus its own strip names, in every
+// other loaded handler sets, plus its own strip names, in every
 // spelling, and stops deleting another handler's names once that handler is
 // cleaned up.
 func TestVerifyManagedAcrossHandlers(t *testing.T) {
