@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/claimgate/claimgate/internal/httpurl"
+	"github.com/claimgate/claimgate/internal/ratelog"
 	"github.com/claimgate/claimgate/token"
 )
 
@@ -84,6 +85,9 @@ type Verify struct {
 
 	// metrics counts the requests by outcome (metrics.go).
 	metrics verifyMetrics
+	// audienceLog lets the log line of a token for another audience through
+	// once a minute (see logAudienceMismatch).
+	audienceLog *ratelog.Limiter
 }
 
 // HeaderClaim is one `header NAME CLAIM` line.
@@ -183,6 +187,7 @@ func (v *Verify) provision(issuer string, keys token.KeySource, requireType stri
 	if v.logger == nil {
 		v.logger = zap.NewNop()
 	}
+	v.audienceLog = ratelog.New(time.Minute)
 	v.ensureMetrics()
 	cacheSize := defaultVerifyCacheSize
 	if v.CacheSize != nil {
@@ -371,6 +376,7 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		if c := v.logger.Check(zapcore.DebugLevel, "rejected bearer token"); c != nil {
 			c.Write(zap.String("token_sha256", tokenFingerprint(raw)), zap.Error(err))
 		}
+		v.logAudienceMismatch(err)
 		v.count(outcomeInvalid)
 		return v.reject(w, v.challengeInvalid, http.StatusUnauthorized, err)
 	}
@@ -393,6 +399,19 @@ func (v *Verify) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	v.setHeaders(r.Header, claims)
 	setClaimPlaceholders(r, claims)
 	return next.ServeHTTP(w, r)
+}
+
+// logAudienceMismatch logs at INFO, at most once a minute, a valid token
+// whose aud lacks this handler's audience: that is almost always a
+// configuration mistake (this audience, or the client's), which an operator
+// must see without turning on debug — while a client repeating it on every
+// request must not flood the log.
+func (v *Verify) logAudienceMismatch(err error) {
+	if !token.IsAudienceMismatch(err) || !v.audienceLog.Allow() {
+		return
+	}
+	v.logger.Info("bearer token for another audience refused (check claimgate_verify's audience and the client's audiences; logged once a minute)",
+		zap.String("audience", v.Audience))
 }
 
 // reject sets the RFC 6750 challenge and returns the error through
