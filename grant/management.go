@@ -373,7 +373,8 @@ func mergeMetadata(stored, patch map[string]any) map[string]any {
 }
 
 // DeleteUser runs delete_user for userID and revokes the user's refresh
-// tokens and sessions. ErrNoSuchUser when no row was deleted.
+// tokens and sessions. Deleting a user that does not exist succeeds, as
+// at Auth0.
 func (m *Management) DeleteUser(ctx context.Context, userID string) error {
 	w := m.cfg.Writer
 	if !w.Has(store.DirectiveDeleteUser) {
@@ -384,7 +385,10 @@ func (m *Management) DeleteUser(ctx context.Context, userID string) error {
 		return writeError(err)
 	}
 	if n == 0 {
-		return ErrNoSuchUser
+		// Auth0 answers 204 for a user that is already gone, and migrating
+		// backends rely on it (a retried delete must not throw); what is
+		// left of the user's sessions is revoked all the same.
+		m.s.cfg.Logger.Debug("delete of a user that does not exist", zap.String("user_id", userID))
 	}
 	return m.revokeUser(ctx, userID)
 }
