@@ -9,11 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 )
 
 // Sentinel errors.
@@ -293,13 +293,16 @@ func (s *Store) LoadGrants(ctx context.Context, user *User, org string) (Grants,
 	if user == nil {
 		return Grants{}, errors.New("store: LoadGrants without a user")
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
+	if org != "" && s.organization == nil {
+		// Asking for an organization that cannot be checked must not
+		// silently succeed.
+		return Grants{}, fmt.Errorf("%w: organization requested but organization_query is not configured", ErrNotMember)
+	}
+	// The first failure cancels the other queries (errgroup's context).
+	group, ctx := errgroup.WithContext(ctx)
 	var g Grants
-	var tasks []func() error
 	if s.roles != nil {
-		tasks = append(tasks, func() (err error) {
+		group.Go(func() (err error) {
 			g.Roles, err = s.names(ctx, s.roles, user.ID)
 			return err
 		})
@@ -307,22 +310,18 @@ func (s *Store) LoadGrants(ctx context.Context, user *User, org string) (Grants,
 		g.Roles = rolesFromMetadata(user.AppMetadata)
 	}
 	if s.permissions != nil {
-		tasks = append(tasks, func() (err error) {
+		group.Go(func() (err error) {
 			g.Permissions, err = s.names(ctx, s.permissions, user.ID)
 			return err
 		})
 	}
-	if org != "" && s.organization != nil {
-		tasks = append(tasks, func() (err error) {
+	if org != "" {
+		group.Go(func() (err error) {
 			g.Organization, err = s.findOrganization(ctx, user.ID, org)
 			return err
 		})
-	} else if org != "" {
-		// Asking for an organization that cannot be checked must not
-		// silently succeed.
-		return Grants{}, fmt.Errorf("%w: organization requested but organization_query is not configured", ErrNotMember)
 	}
-	if err := runConcurrently(cancel, tasks); err != nil {
+	if err := group.Wait(); err != nil {
 		return Grants{}, err
 	}
 	return g, nil
@@ -376,32 +375,6 @@ func (s *Store) RehashPassword(ctx context.Context, userID, verifiedHash, newHas
 	return n > 0, nil
 }
 
-// runConcurrently runs tasks, in goroutines when there are several, and
-// returns the first error; cancel is called on it so the others stop early.
-func runConcurrently(cancel context.CancelFunc, tasks []func() error) error {
-	if len(tasks) == 1 {
-		return tasks[0]()
-	}
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	for _, task := range tasks {
-		wg.Go(func() {
-			if err := task(); err != nil {
-				mu.Lock()
-				if firstErr == nil { // later errors are mostly our cancellation
-					firstErr = err
-					cancel()
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	return firstErr
-}
 
 // names runs a roles/permissions query and returns the first column of each
 // row, skipping NULLs. The result is never nil.
