@@ -375,7 +375,6 @@ func (s *Store) RehashPassword(ctx context.Context, userID, verifiedHash, newHas
 	return n > 0, nil
 }
 
-
 // names runs a roles/permissions query and returns the first column of each
 // row, skipping NULLs. The result is never nil.
 func (s *Store) names(ctx context.Context, l *lazyStmt, userID string) ([]string, error) {
