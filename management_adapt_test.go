@@ -53,7 +53,7 @@ func TestAdaptManagementErrors(t *testing.T) {
 		{
 			name:    "bcrypt cost too low",
 			input:   management("hash bcrypt 4 " + errLine),
-			wantErr: "expected a cost from 10",
+			wantErr: "bcrypt cost 4 is outside 10..16",
 		},
 		{
 			name:    "min length not a number",

@@ -6,8 +6,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/claimgate/claimgate/internal/cfgparse"
-	"github.com/claimgate/claimgate/internal/httpurl"
-	"github.com/claimgate/claimgate/password"
 	"github.com/claimgate/claimgate/store"
 )
 
@@ -72,11 +70,15 @@ func managementOption(d *caddyfile.Dispenser, m *ManagementConfig) error {
 		if m.Audience, err = cfgparse.SingleArg(d); err != nil {
 			return err
 		}
-		if err := httpurl.CheckAbsolute(m.Audience); err != nil {
-			return d.Errf("management: audience: %v", err)
+		if err := validateManagementAudience(m.Audience); err != nil {
+			return d.Errf("management: %v", err)
 		}
 	case "password_min_length":
-		m.PasswordMinLength, err = cfgparse.IntRange(d, 1, 1024)
+		if m.PasswordMinLength, err = cfgparse.IntRange(d, 0, cfgparse.MaxCount); err == nil {
+			if verr := validatePasswordMinLength(m.PasswordMinLength); verr != nil {
+				return d.Errf("management: %v", verr)
+			}
+		}
 	case "hash":
 		args, err := cfgparse.AtLeastOneArg(d)
 		if err != nil {
@@ -89,8 +91,11 @@ func managementOption(d *caddyfile.Dispenser, m *ManagementConfig) error {
 			m.Hash = HashBcrypt
 			if len(args) == 2 {
 				cost, err := strconv.Atoi(args[1])
-				if err != nil || cost < 10 || cost > password.MaxBcryptCost {
-					return d.Errf("management: hash bcrypt: expected a cost from 10 to %d, got '%s'", password.MaxBcryptCost, args[1])
+				if err != nil {
+					return d.Errf("management: hash bcrypt: expected a cost, got '%s'", args[1])
+				}
+				if err := validateNewBcryptCost(cost); err != nil {
+					return d.Errf("management: hash %v", err)
 				}
 				m.BcryptCost = cost
 			}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/claimgate/claimgate/grant"
+	"github.com/claimgate/claimgate/internal/httpurl"
 	"github.com/claimgate/claimgate/password"
 	"github.com/claimgate/claimgate/store"
 )
@@ -63,11 +64,15 @@ func (m *ManagementConfig) validate() error {
 	if _, err := store.CompileManagement(m.statements()); err != nil {
 		return fmt.Errorf("management: %w", err)
 	}
-	if m.Audience != "" && strings.TrimSpace(m.Audience) == "" {
-		return errors.New("management: empty audience")
+	if m.Audience != "" {
+		if err := validateManagementAudience(m.Audience); err != nil {
+			return fmt.Errorf("management: %w", err)
+		}
 	}
-	if m.PasswordMinLength < 0 || m.PasswordMinLength > grant.MaxPasswordBytes {
-		return fmt.Errorf("management: password_min_length %d is outside 0..%d", m.PasswordMinLength, grant.MaxPasswordBytes)
+	if m.PasswordMinLength != 0 {
+		if err := validatePasswordMinLength(m.PasswordMinLength); err != nil {
+			return fmt.Errorf("management: %w", err)
+		}
 	}
 	switch m.Hash {
 	case "", HashArgon2id:
@@ -75,11 +80,43 @@ func (m *ManagementConfig) validate() error {
 			return errors.New("management: a bcrypt cost needs `hash bcrypt`")
 		}
 	case HashBcrypt:
-		if m.BcryptCost != 0 && (m.BcryptCost < 10 || m.BcryptCost > password.MaxBcryptCost) {
-			return fmt.Errorf("management: bcrypt cost %d is outside 10..%d (OWASP: at least 10)", m.BcryptCost, password.MaxBcryptCost)
+		if m.BcryptCost != 0 {
+			if err := validateNewBcryptCost(m.BcryptCost); err != nil {
+				return fmt.Errorf("management: %w", err)
+			}
 		}
 	default:
 		return fmt.Errorf("management: unknown hash %q (argon2id or bcrypt)", m.Hash)
+	}
+	return nil
+}
+
+// validateManagementAudience requires an absolute URL: the audience is
+// matched verbatim against tokens' aud.
+func validateManagementAudience(aud string) error {
+	if err := httpurl.CheckAbsolute(aud); err != nil {
+		return fmt.Errorf("audience: %w", err)
+	}
+	return nil
+}
+
+// validatePasswordMinLength bounds the policy's minimum by the longest
+// password accepted at all.
+func validatePasswordMinLength(n int) error {
+	if n < 1 || n > grant.MaxPasswordBytes {
+		return fmt.Errorf("password_min_length %d is outside 1..%d", n, grant.MaxPasswordBytes)
+	}
+	return nil
+}
+
+// minNewBcryptCost is the least bcrypt cost new passwords are hashed at
+// (OWASP ASVS: at least 10).
+const minNewBcryptCost = 10
+
+// validateNewBcryptCost checks the cost of `hash bcrypt COST`.
+func validateNewBcryptCost(cost int) error {
+	if cost < minNewBcryptCost || cost > password.MaxBcryptCost {
+		return fmt.Errorf("bcrypt cost %d is outside %d..%d (OWASP: at least 10)", cost, minNewBcryptCost, password.MaxBcryptCost)
 	}
 	return nil
 }

@@ -20,6 +20,10 @@ func TestValidateManagement(t *testing.T) {
 		{name: "cost without bcrypt", m: ManagementConfig{BcryptCost: 12}, wantErr: "needs `hash bcrypt`"},
 		{name: "cost too low", m: ManagementConfig{Hash: HashBcrypt, BcryptCost: 4}, wantErr: "outside 10.."},
 		{name: "negative length", m: ManagementConfig{PasswordMinLength: -1}, wantErr: "password_min_length"},
+		// The JSON config is held to the Caddyfile's rules (before, only a
+		// blank audience was refused here).
+		{name: "relative audience", m: ManagementConfig{Audience: "api/v2"}, wantErr: "management: audience"},
+		{name: "length over the maximum", m: ManagementConfig{PasswordMinLength: 5000}, wantErr: "password_min_length 5000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
