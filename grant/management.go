@@ -297,11 +297,20 @@ func (m *Management) UpdateUser(ctx context.Context, userID string, p UserPatch)
 			return nil, err
 		}
 	}
+	stmt, _ := w.Statement(store.DirectiveUpdateUser)
 	before, err := w.UpdateUser(ctx, userID, func(u *store.User) (map[string]any, error) {
+		if unread := unreadColumns(u, p, stmt); len(unread) > 0 {
+			return nil, fmt.Errorf("%w: update_user writes %s, which user_id_query does not return: "+
+				"the stored values would be overwritten; add the columns to user_id_query",
+				ErrMisconfigured, strings.Join(unread, ", "))
+		}
 		return patchedValues(u, p, newHash), nil
 	})
 	var nse *store.NoStatementError
 	switch {
+	case errors.Is(err, ErrMisconfigured):
+		m.s.cfg.Logger.Error("management update refused", zap.Error(err))
+		return nil, err
 	case errors.As(err, &nse):
 		return nil, &StatementMissingError{Directive: nse.Directive}
 	case errors.Is(err, store.ErrNotFound):
@@ -315,6 +324,29 @@ func (m *Management) UpdateUser(ctx context.Context, userID string, p UserPatch)
 		}
 	}
 	return m.GetUser(ctx, userID)
+}
+
+// unreadColumns names the columns update_user writes that the patch does
+// not set and user_id_query did not read: writing them would put NULL (or 0,
+// unblocking a blocked user) over the stored value.
+func unreadColumns(u *store.User, p UserPatch, stmt store.NamedStatement) []string {
+	set := map[string]bool{
+		"email": p.Email != nil, "username": p.Username != nil, "name": p.Name != nil,
+		"nickname": p.Nickname != nil, "picture": p.Picture != nil,
+		"email_verified": p.EmailVerified != nil, "blocked": p.Blocked != nil,
+	}
+	var unread []string
+	for _, name := range stmt.Names {
+		switch name {
+		case "user_id", "password_hash", "role", "org_id":
+			continue // always known, or not a user column
+		}
+		if u.HasColumn(name) || set[name] {
+			continue
+		}
+		unread = append(unread, name)
+	}
+	return unread
 }
 
 // patchedValues are update_user's parameters: the row u with p applied.

@@ -285,6 +285,7 @@ func (s *Store) Check(ctx context.Context) ([]*QueryError, error) {
 		return nil, err
 	}
 	var problems []*QueryError
+	columns := make(map[*lazyStmt][]string, 2)
 	for _, l := range []*lazyStmt{s.user, s.userByID, s.roles, s.permissions, s.organization, s.rehash} {
 		if l == nil {
 			continue
@@ -293,7 +294,7 @@ func (s *Store) Check(ctx context.Context) ([]*QueryError, error) {
 		if l == s.rehash {
 			err = s.checkPrepare(ctx, l)
 		} else {
-			err = s.checkSelect(ctx, l)
+			columns[l], err = s.checkSelect(ctx, l)
 		}
 		var qe *QueryError
 		switch {
@@ -305,6 +306,9 @@ func (s *Store) Check(ctx context.Context) ([]*QueryError, error) {
 			}
 			return nil, fmt.Errorf("%w: checking %s: %w", ErrUnavailable, l.directive, err)
 		}
+	}
+	if qe := sameUserColumns(columns[s.user], columns[s.userByID]); qe != nil {
+		problems = append(problems, qe)
 	}
 	if len(problems) > 0 {
 		errs := make([]error, len(problems))
@@ -318,35 +322,64 @@ func (s *Store) Check(ctx context.Context) ([]*QueryError, error) {
 	return problems, nil
 }
 
-// checkSelect runs l (a SELECT) read-only and checks its columns.
-func (s *Store) checkSelect(ctx context.Context, l *lazyStmt) error {
+// sameUserColumns reports a user_id_query that lacks a column user_query
+// returns (nil when either query is absent or failed its own check): a
+// refresh, a sign-in session, /userinfo and the management API read the
+// user through user_id_query, so a column it lacks — blocked, say — would
+// be missed there (a blocked user refreshing on, a PATCH writing NULL over
+// a column it never read).
+func sameUserColumns(byName, byID []string) *QueryError {
+	if byName == nil || byID == nil {
+		return nil
+	}
+	have := make(map[string]bool, len(byID))
+	for _, c := range byID {
+		have[strings.ToLower(c)] = true
+	}
+	var missing []string
+	for _, c := range byName {
+		if !have[strings.ToLower(c)] {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &QueryError{Directive: "user_id_query", Column: missing[0], msg: fmt.Sprintf(
+		"user_id_query returns no %s column that user_query returns; both must return the same columns",
+		strings.Join(missing, ", "))}
+}
+
+// checkSelect runs l (a SELECT) read-only, checks its columns and returns
+// them.
+func (s *Store) checkSelect(ctx context.Context, l *lazyStmt) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	// Read-only and rolled back: even a query that is not a plain SELECT
 	// (a procedure call, say) cannot change anything here.
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() { _ = tx.Rollback() }()
 	n, err := countPlaceholders(l.query)
 	if err != nil {
-		return &QueryError{Directive: l.directive, msg: fmt.Sprintf("%s: %v", l.directive, err)}
+		return nil, &QueryError{Directive: l.directive, msg: fmt.Sprintf("%s: %v", l.directive, err)}
 	}
 	rows, err := tx.QueryContext(ctx, l.query, make([]any, n)...)
 	if err != nil {
-		return checkFailure(l.directive, err)
+		return nil, checkFailure(l.directive, err)
 	}
 	cols, err := rows.Columns()
 	// Close reads (and drops) whatever rows came back; none are looked at.
 	_ = rows.Close()
 	if err != nil {
-		return checkFailure(l.directive, err)
+		return nil, checkFailure(l.directive, err)
 	}
 	if qe := checkColumns(l.directive, cols); qe != nil {
-		return qe
+		return nil, qe
 	}
-	return nil
+	return cols, nil
 }
 
 // checkPrepare prepares l (a statement that writes) without running it.

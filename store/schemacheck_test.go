@@ -67,6 +67,19 @@ func TestCheck(t *testing.T) {
 		{name: "user_id_query without password_hash",
 			cfg:  with(func(c *Config) { c.UserIDQuery = "SELECT id AS user_id, email FROM users WHERE id = ?" }),
 			want: []problem{{directive: "user_id_query", column: "password_hash", msg: "user_id_query returns no password_hash column"}}},
+		// Before, a user_id_query without blocked passed: a user blocked in
+		// the table kept refreshing (refresh reads by id), and a management
+		// PATCH wrote blocked = 0 over it.
+		{name: "user_id_query without a column of user_query",
+			cfg: with(func(c *Config) {
+				c.UserIDQuery = "SELECT id AS user_id, email, email_verified, username, name, nickname, picture, " +
+					"password_hash, app_metadata, user_metadata FROM users WHERE id = ?"
+			}),
+			want: []problem{{directive: "user_id_query", column: "blocked", msg: "user_id_query returns no blocked column that user_query returns"}}},
+		{name: "user_id_query with the same columns",
+			cfg: with(func(c *Config) {
+				c.UserIDQuery = strings.Replace(demodb.DemoUserQuery, "WHERE email = ?", "WHERE id = ?", 1)
+			})},
 		{name: "roles_query with a syntax error",
 			cfg:  with(func(c *Config) { c.RolesQuery = "SELEC r.name FROM roles r WHERE r.id = ?" }),
 			want: []problem{{directive: "roles_query", server: true, msg: "roles_query is refused by the database"}}},

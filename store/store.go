@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -137,8 +138,16 @@ type User struct {
 	// Attributes holds every column except password_hash, by name, typed as
 	// the user_query contract says (email_verified and blocked as bool, metadata as maps,
 	// integers as int64, text as string); never nil. It is CEL's `user`.
+	// A NULL column is absent from it.
 	Attributes map[string]any
+
+	// columns are the names the query returned, NULL or not.
+	columns []string
 }
+
+// HasColumn reports whether the query returned the column name (in the
+// lowercase of the recognised columns), whatever its value.
+func (u *User) HasColumn(name string) bool { return slices.Contains(u.columns, name) }
 
 // Organization is what organization_query returned.
 type Organization struct {

@@ -72,6 +72,7 @@ func buildUser(logger *zap.Logger, cols []column, vals []any) (*User, error) {
 	case !seen["password_hash"]:
 		return nil, misconfigured("the query returns no password_hash column; alias it, e.g. `password AS password_hash`")
 	}
+	u.columns = keys
 	// user_id first, so that log lines about the other columns can name it.
 	if err := u.setColumn(logger, "user_id", "", vals[userIDCol]); err != nil {
 		return nil, err

@@ -157,7 +157,10 @@ func (w *Writer) CreateUser(ctx context.Context, values map[string]any) (string,
 	if err != nil {
 		return "", err
 	}
-	if id, ok := values["user_id"].(string); ok && id != "" {
+	// The request's user_id is the new user's only when the statement
+	// stored it: otherwise it names someone else (reading that user back
+	// would hand their record to a caller with create:users alone).
+	if id, ok := values["user_id"].(string); ok && id != "" && w.stmts[DirectiveCreateUser].Uses("user_id") {
 		return id, nil
 	}
 	id, err := res.LastInsertId()
