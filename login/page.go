@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/claimgate/claimgate/grant"
+	"github.com/claimgate/claimgate/internal/hostcookie"
 	"github.com/claimgate/claimgate/internal/loginpage"
 )
 
@@ -214,17 +215,14 @@ func preLoginValue(r *http.Request) string {
 	return c.Value
 }
 
-// setCookie sets a __Host- cookie: Secure, HttpOnly, SameSite=Lax, Path=/.
+// setCookie sets a __Host- cookie: Secure, HttpOnly, SameSite=Lax, Path=/,
+// Max-Age at least 1 (deleted when expires has passed); see hostcookie.
 func setCookie(w http.ResponseWriter, name, value string, expires time.Time) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", Expires: expires,
-		MaxAge: int(time.Until(expires) / time.Second), Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	hostcookie.Set(w, name, value, expires)
 }
 
 // clearCookie deletes a cookie set by setCookie.
-func clearCookie(w http.ResponseWriter, name string) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
-		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-}
+func clearCookie(w http.ResponseWriter, name string) { hostcookie.Clear(w, name) }
 
 // randomToken is 256 random bits, base64url (43 characters).
 func randomToken() (string, error) {

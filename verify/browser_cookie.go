@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/claimgate/claimgate/internal/hostcookie"
 )
 
 // The cookies of browser sessions. The __Host- prefix makes browsers
@@ -150,7 +152,7 @@ func (c *cookieCodec) setSession(w http.ResponseWriter, r *http.Request, s appSe
 	}
 	expires := time.Now().Add(ttl)
 	if len(value) <= maxCookieValue {
-		setHostCookie(w, appCookie, value, expires)
+		hostcookie.Set(w, appCookie, value, expires)
 		for i := 1; i <= maxCookieChunks; i++ {
 			c.clearIfSent(w, r, appCookie+"."+strconv.Itoa(i))
 		}
@@ -163,7 +165,7 @@ func (c *cookieCodec) setSession(w http.ResponseWriter, r *http.Request, s appSe
 	}
 	for i := 0; i < n; i++ {
 		chunk := value[i*maxCookieValue : min(len(value), (i+1)*maxCookieValue)]
-		setHostCookie(w, appCookie+"."+strconv.Itoa(i+1), chunk, expires)
+		hostcookie.Set(w, appCookie+"."+strconv.Itoa(i+1), chunk, expires)
 	}
 	c.clearIfSent(w, r, appCookie)
 	for i := n + 1; i <= maxCookieChunks; i++ {
@@ -174,7 +176,7 @@ func (c *cookieCodec) setSession(w http.ResponseWriter, r *http.Request, s appSe
 
 // clearSession deletes the session cookie and its chunks.
 func (c *cookieCodec) clearSession(w http.ResponseWriter, r *http.Request) {
-	clearHostCookie(w, appCookie)
+	hostcookie.Clear(w, appCookie)
 	for i := 1; i <= maxCookieChunks; i++ {
 		c.clearIfSent(w, r, appCookie+"."+strconv.Itoa(i))
 	}
@@ -183,7 +185,7 @@ func (c *cookieCodec) clearSession(w http.ResponseWriter, r *http.Request) {
 // clearIfSent deletes the cookie name when the request carried it.
 func (c *cookieCodec) clearIfSent(w http.ResponseWriter, r *http.Request, name string) {
 	if _, err := r.Cookie(name); err == nil {
-		clearHostCookie(w, name)
+		hostcookie.Clear(w, name)
 	}
 }
 
@@ -193,7 +195,7 @@ func (c *cookieCodec) setAuthState(w http.ResponseWriter, st authState) error {
 	if err != nil {
 		return err
 	}
-	setHostCookie(w, authCookiePrefix+st.State[:stateKeyLen], value, time.Now().Add(authCookieTTL))
+	hostcookie.Set(w, authCookiePrefix+st.State[:stateKeyLen], value, time.Now().Add(authCookieTTL))
 	return nil
 }
 
@@ -208,7 +210,7 @@ func (c *cookieCodec) takeAuthState(w http.ResponseWriter, r *http.Request, stat
 	if err != nil {
 		return authState{}, errors.New("no sign-in cookie for this state")
 	}
-	clearHostCookie(w, name)
+	hostcookie.Clear(w, name)
 	var st authState
 	if err := c.open(aadAuth, ck.Value, &st); err != nil {
 		return authState{}, err
@@ -231,19 +233,6 @@ func validCookieNamePart(s string) bool {
 		}
 	}
 	return true
-}
-
-// setHostCookie sets a __Host- cookie: Secure, HttpOnly, SameSite=Lax,
-// Path=/, no Domain.
-func setHostCookie(w http.ResponseWriter, name, value string, expires time.Time) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", Expires: expires,
-		MaxAge: max(1, int(time.Until(expires)/time.Second)), Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-}
-
-// clearHostCookie deletes a cookie set by setHostCookie.
-func clearHostCookie(w http.ResponseWriter, name string) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
-		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 }
 
 // stripSessionCookies removes claimgate's own cookies from the request
