@@ -29,7 +29,11 @@ type RemoteJWKS struct {
 	client *http.Client
 	logger *zap.Logger
 	ctx    context.Context
+	cancel context.CancelFunc
 	opts   remoteOptions
+	// wg counts the goroutines (background loop, on-demand refetch), for
+	// Close to wait for; Add happens under mu while !closed.
+	wg sync.WaitGroup
 
 	fetchMu sync.Mutex // one fetch at a time
 
@@ -38,6 +42,7 @@ type RemoteJWKS struct {
 	list     []*Key        // the same keys, for a token without kid
 	lastTry  time.Time     // start of the last fetch, for the refetch rate limit
 	inflight chan struct{} // closed when the running on-demand refetch ends
+	closed   bool          // Close was called: no new goroutine
 }
 
 // remoteOptions are RemoteJWKS's timings; tests shorten them.
@@ -88,7 +93,7 @@ func defaultRemoteOptions() remoteOptions {
 
 // NewRemoteJWKS fetches url now (a failure is logged, not returned) and
 // refetches on an unknown kid at most once per 30 s; its goroutines stop when
-// ctx is done. After a failed first fetch it retries with exponential backoff
+// ctx is done or Close is called, and Close waits for them. After a failed first fetch it retries with exponential backoff
 // (1 s up to 5 min); once it has keys it also refetches every hour. A nil
 // client means one with a 10 s timeout.
 func NewRemoteJWKS(ctx context.Context, url string, client *http.Client, logger *zap.Logger, options ...RemoteOption) *RemoteJWKS {
@@ -106,11 +111,13 @@ func newRemoteJWKS(ctx context.Context, url string, client *http.Client, logger 
 	if logger == nil {
 		logger = zap.NewNop()
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	r := &RemoteJWKS{
 		url:    url,
 		client: client,
 		logger: logger.With(zap.String("jwks_url", url)),
 		ctx:    ctx,
+		cancel: cancel,
 		opts:   opts,
 		keys:   map[string]*Key{},
 	}
@@ -118,8 +125,20 @@ func newRemoteJWKS(ctx context.Context, url string, client *http.Client, logger 
 	if err != nil {
 		r.logger.Error("fetching JWKS failed; retrying in the background", zap.Error(err))
 	}
-	go r.background(err == nil)
+	r.wg.Go(func() { r.background(err == nil) })
 	return r
+}
+
+// Close stops the key set's goroutines and waits for them, so that no fetch
+// logs or reports its outcome after Close returns. The keys already fetched
+// stay usable; an unknown kid no longer causes a fetch. Close may be called
+// more than once.
+func (r *RemoteJWKS) Close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.cancel()
+	r.wg.Wait()
 }
 
 // VerificationKey implements KeySource.
@@ -127,9 +146,9 @@ func (r *RemoteJWKS) VerificationKey(ctx context.Context, kid string) (*Key, err
 	if k, ok, err := r.lookup(kid); ok || err != nil {
 		return k, err
 	}
-	done := r.refetch()
-	if done == nil {
-		return nil, fmt.Errorf("unknown kid %.64q (JWKS refetch rate-limited)", kid)
+	done, err := r.refetch()
+	if err != nil {
+		return nil, fmt.Errorf("unknown kid %.64q (%w)", kid, err)
 	}
 	select {
 	case <-done:
@@ -156,21 +175,31 @@ func (r *RemoteJWKS) lookup(kid string) (*Key, bool, error) {
 	return k, ok, nil
 }
 
+// errRefetchRateLimited and errRemoteClosed say why refetch started no fetch.
+var (
+	errRefetchRateLimited = errors.New("JWKS refetch rate-limited")
+	errRemoteClosed       = errors.New("JWKS key set closed")
+)
+
 // refetch starts (or joins) an on-demand fetch and returns a channel closed
-// when it ends, or nil when the rate limit forbids one. Unknown kids are
-// attacker-controlled, so they can cause at most one fetch per minRefetch.
-func (r *RemoteJWKS) refetch() <-chan struct{} {
+// when it ends, or an error when the rate limit forbids one or the key set
+// is closed. Unknown kids are attacker-controlled, so they can cause at most
+// one fetch per minRefetch.
+func (r *RemoteJWKS) refetch() (<-chan struct{}, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return nil, errRemoteClosed
+	}
 	if r.inflight != nil {
-		return r.inflight
+		return r.inflight, nil
 	}
 	if !r.lastTry.IsZero() && r.opts.now().Sub(r.lastTry) < r.opts.minRefetch {
-		return nil
+		return nil, errRefetchRateLimited
 	}
 	done := make(chan struct{})
 	r.inflight = done
-	go func() {
+	r.wg.Go(func() {
 		if err := r.fetch(r.ctx); err != nil && r.ctx.Err() == nil {
 			r.logger.Warn("refetching JWKS for an unknown kid", zap.Error(err))
 		}
@@ -178,8 +207,8 @@ func (r *RemoteJWKS) refetch() <-chan struct{} {
 		r.inflight = nil
 		r.mu.Unlock()
 		close(done)
-	}()
-	return done
+	})
+	return done, nil
 }
 
 // background retries a failed first fetch with backoff, then refetches

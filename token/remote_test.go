@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,7 +64,9 @@ func testRemoteOptions(c *clock) remoteOptions {
 func newTestRemote(t *testing.T, url string, opts remoteOptions) *RemoteJWKS {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	return newRemoteJWKS(ctx, url, nil, nil, opts)
+	r := newRemoteJWKS(ctx, url, nil, nil, opts)
+	t.Cleanup(r.Close)
+	return r
 }
 
 func TestRemoteJWKSRotation(t *testing.T) {
@@ -219,5 +222,93 @@ func TestRemoteJWKSCachedTokenSurvivesRefetch(t *testing.T) {
 	after, _ := r.VerificationKey(context.Background(), k.ID)
 	if before != after {
 		t.Error("unchanged key replaced by a new *Key")
+	}
+}
+
+// remoteGoroutines returns the stacks of the goroutines running a
+// RemoteJWKS method (the background loop, an on-demand refetch).
+func remoteGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var found []string
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "token.(*RemoteJWKS).") {
+			found = append(found, g)
+		}
+	}
+	return found
+}
+
+// TestRemoteJWKSCloseWaits: Close cancels the fetches in flight (the
+// background refresh and an on-demand refetch, both blocked on a slow
+// server) and returns only once every goroutine of the key set has ended,
+// so none can log or report a fetch afterwards.
+func TestRemoteJWKSCloseWaits(t *testing.T) {
+	c := newClock()
+	k := testKey(t, ES256)
+	doc, err := marshalJWKS([]*Key{k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requests atomic.Int32
+	blocked := make(chan struct{}, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			w.Write(doc)
+			return
+		}
+		blocked <- struct{}{}
+		<-r.Context().Done() // slow issuer: answers only when the client gives up
+	}))
+	t.Cleanup(srv.Close)
+
+	var afterClose atomic.Bool
+	var lateReports atomic.Int32
+	opts := testRemoteOptions(c)
+	opts.refreshEvery = time.Millisecond
+	opts.onFetch = func(string) {
+		if afterClose.Load() {
+			lateReports.Add(1)
+		}
+	}
+	r := newRemoteJWKS(context.Background(), srv.URL, nil, nil, opts)
+	<-blocked // the background refresh is in flight
+	c.Add(time.Minute)
+	done, err := r.refetch() // an on-demand refetch waits behind it
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r.Close()
+	afterClose.Store(true)
+	select {
+	case <-done:
+	default:
+		t.Error("on-demand refetch still running after Close")
+	}
+	if !r.fetchMu.TryLock() {
+		t.Error("a fetch is still in flight after Close")
+	} else {
+		r.fetchMu.Unlock()
+	}
+	if g := remoteGoroutines(); len(g) > 0 {
+		t.Errorf("%d goroutines of the key set after Close:\n%s", len(g), strings.Join(g, "\n\n"))
+	}
+
+	// Closed: the known key still answers, an unknown kid fetches nothing.
+	if _, err := r.VerificationKey(context.Background(), k.ID); err != nil {
+		t.Errorf("known key after Close: %v", err)
+	}
+	before := requests.Load()
+	if _, err := r.VerificationKey(context.Background(), "unknown"); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("unknown kid after Close: %v, want a closed error", err)
+	}
+	r.Close() // twice is harmless
+	time.Sleep(20 * time.Millisecond)
+	if n := requests.Load() - before; n != 0 {
+		t.Errorf("%d fetches after Close", n)
+	}
+	if n := lateReports.Load(); n != 0 {
+		t.Errorf("%d fetch outcomes reported after Close", n)
 	}
 }

@@ -5,7 +5,6 @@
 package verify
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -80,8 +79,10 @@ type Verify struct {
 	cache      *managedCache
 	// Precomputed WWW-Authenticate values (RFC 6750 §3).
 	challengeMissing, challengeInvalid, challengeScope string
-	cancel                                             context.CancelFunc
-	logger                                             *zap.Logger
+	// remote is another issuer's key set, nil for the app's own keys;
+	// Cleanup closes it.
+	remote *token.RemoteJWKS
+	logger *zap.Logger
 
 	// metrics counts the requests by outcome (metrics.go).
 	metrics verifyMetrics
@@ -93,9 +94,9 @@ type Verify struct {
 // HeaderClaim is one `header NAME CLAIM` line.
 type HeaderClaim struct {
 	// Name is the request header set for the upstream.
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 	// Claim is the claim name whose value it carries.
-	Claim string `json:"claim"`
+	Claim string `json:"claim,omitempty"`
 	// Format is "" (strings as they are, lists joined with ",") or "json"
 	// (the claim as compact JSON, whatever its type).
 	Format string `json:"format,omitempty"`
@@ -104,9 +105,9 @@ type HeaderClaim struct {
 // Requirement is one `require CLAIM VALUE` line.
 type Requirement struct {
 	// Claim is the claim name.
-	Claim string `json:"claim"`
+	Claim string `json:"claim,omitempty"`
 	// Value must equal the claim, or be contained in it when it is a list.
-	Value string `json:"value"`
+	Value string `json:"value,omitempty"`
 }
 
 const (
@@ -173,12 +174,11 @@ func (v *Verify) Provision(ctx caddy.Context) error {
 		}
 	}
 	// The key set's goroutines stop with the config (ctx is cancelled on
-	// unload) or in Cleanup, also after a failed Provision.
-	jwksCtx, cancel := context.WithCancel(ctx)
-	v.cancel = cancel
+	// unload) or in Cleanup, also after a failed Provision; Cleanup waits
+	// for them.
 	client := &http.Client{Timeout: jwksTimeout}
-	keys := token.NewRemoteJWKS(jwksCtx, v.JWKSURL, client, v.logger.Named("jwks"), v.fetchObserver())
-	return v.provision(v.Issuer, keys, "")
+	v.remote = token.NewRemoteJWKS(ctx, v.JWKSURL, client, v.logger.Named("jwks"), v.fetchObserver())
+	return v.provision(v.Issuer, v.remote, "")
 }
 
 // provision prepares everything ServeHTTP reads, given where the tokens come
@@ -323,11 +323,12 @@ func (v *Verify) validateOptional() error {
 	return nil
 }
 
-// Cleanup stops the remote key set's goroutines and takes the handler's
-// header names out of the managed set.
+// Cleanup stops the remote key set's goroutines and waits for them (so no
+// fetch logs or counts after it), and takes the handler's header names out
+// of the managed set.
 func (v *Verify) Cleanup() error {
-	if v.cancel != nil {
-		v.cancel()
+	if v.remote != nil {
+		v.remote.Close()
 	}
 	v.unregister()
 	v.releaseMetrics()
