@@ -17,6 +17,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/claimgate/claimgate/internal/ratelog"
 )
 
 // Browser sessions (`browser CLIENT`): a request without a
@@ -89,6 +92,9 @@ type browserSession struct {
 	cookies      cookieCodec
 	refreshes    refreshGroup
 	logger       *zap.Logger
+	// overLog lets the "browser session over" line through at INFO once a
+	// minute; the others go to DEBUG (see logSessionOver).
+	overLog *ratelog.Limiter
 }
 
 // newBrowserSession prepares the browser sessions of client on the app's
@@ -105,6 +111,7 @@ func newBrowserSession(client, audience, issuer string, sessions BrowserSessions
 		cookies:      cookieCodec{client: client, key: sessions.BrowserCookieKey},
 		refreshes:    refreshGroup{calls: make(map[[32]byte]*refreshCall)},
 		logger:       logger,
+		overLog:      ratelog.New(time.Minute),
 	}
 }
 
@@ -152,7 +159,7 @@ func (v *Verify) serveBrowser(w http.ResponseWriter, r *http.Request, next caddy
 			w.Header().Set("Retry-After", "5")
 			return caddyhttp.Error(http.StatusServiceUnavailable, errors.New("browser session cannot be renewed now"))
 		}
-		b.logger.Info("browser session over", zap.String("client_id", b.client), zap.Error(err))
+		b.logSessionOver(err)
 		b.cookies.clearSession(w, r)
 	}
 	stripSessionCookies(r.Header)
@@ -167,6 +174,20 @@ func (v *Verify) serveBrowser(w http.ResponseWriter, r *http.Request, next caddy
 	}
 	v.count(outcomeMissing)
 	return v.reject(w, v.challengeMissing, http.StatusUnauthorized, errors.New("no bearer token and no browser session"))
+}
+
+// logSessionOver logs a session cookie that no longer signs in (expired,
+// revoked, undecryptable). Every request can carry a bad cookie, so the
+// client must not set the log volume: INFO at most once a minute (a cookie
+// key that differs between instances shows there), DEBUG for the rest.
+func (b *browserSession) logSessionOver(err error) {
+	level := zapcore.DebugLevel
+	if b.overLog.Allow() {
+		level = zapcore.InfoLevel
+	}
+	if c := b.logger.Check(level, "browser session over (logged at INFO once a minute)"); c != nil {
+		c.Write(zap.String("client_id", b.client), zap.Error(err))
+	}
 }
 
 // sessionClaims returns the verified claims of the session cookie value,
