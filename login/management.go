@@ -195,6 +195,12 @@ func (l *Login) authorize(c *mgmtCall) (*mgmtError, string) {
 		l.logger.Debug("management API: invalid token", zap.Error(err))
 		return errMgmtBadToken(), ""
 	}
+	// Machine tokens only: a client that also has user grants could
+	// otherwise hand management scopes to any end user who asks for them.
+	if gty, _ := claims["gty"].(string); gty != grant.GrantTypeClaimValue {
+		l.logger.Info("management API: a token that is not a client_credentials token refused")
+		return errMgmtBadToken(), ""
+	}
 	c.clientID, _ = claims["client_id"].(string)
 	if c.clientID == "" {
 		c.clientID, _ = claims["azp"].(string)

@@ -2,8 +2,10 @@ package login
 
 import (
 	"testing"
+	"time"
 
 	"github.com/claimgate/claimgate/app"
+	"github.com/claimgate/claimgate/token"
 )
 
 // A create whose body names a user_id that create_user does not store must
@@ -42,5 +44,25 @@ func TestManagementPatchRefusesUnreadColumns(t *testing.T) {
 	}
 	if blocked != 1 || name != "Alice A" {
 		t.Errorf("row changed: blocked=%d name=%q", blocked, name)
+	}
+}
+
+// An end user's token carrying management scopes (a client with user grants
+// and the management audience) is refused: only machine tokens manage users.
+func TestManagementRefusesUserTokens(t *testing.T) {
+	h := newMgmtHarness(t, nil)
+	now := time.Now()
+	raw, err := h.app.KeySet().Sign(map[string]any{
+		"iss": loginIssuer, "sub": "auth0|1", "aud": managementAudience, "iat": now.Unix(),
+		"exp": now.Add(time.Hour).Unix(), "jti": token.NewID(), "client_id": mgmtClient, "scope": allMgmtScope,
+	}, token.TypeAccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := h.api("GET", "/api/v2/users/auth0|1", raw, ""); w.Code != 401 {
+		t.Errorf("a user's token: %d %s, want 401", w.Code, w.Body)
+	}
+	if w := h.api("GET", "/api/v2/users/auth0|1", h.mgmtToken(managementAudience, allMgmtScope), ""); w.Code != 200 {
+		t.Errorf("a machine token: %d %s, want 200", w.Code, w.Body)
 	}
 }

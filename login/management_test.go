@@ -17,6 +17,7 @@ import (
 
 	"github.com/claimgate/claimgate/app"
 	"github.com/claimgate/claimgate/demo"
+	"github.com/claimgate/claimgate/grant"
 	"github.com/claimgate/claimgate/internal/events"
 	"github.com/claimgate/claimgate/internal/testkit"
 	"github.com/claimgate/claimgate/store/storetest"
@@ -71,6 +72,7 @@ func (h *harness) mgmtToken(aud, scope string) string {
 	claims := map[string]any{
 		"iss": loginIssuer, "sub": mgmtClient + "@clients", "aud": aud, "iat": now.Unix(),
 		"exp": now.Add(time.Hour).Unix(), "jti": token.NewID(), "client_id": mgmtClient, "scope": scope,
+		"gty": grant.GrantTypeClaimValue,
 	}
 	raw, err := h.app.KeySet().Sign(claims, token.TypeAccessToken)
 	if err != nil {
