@@ -34,8 +34,9 @@ print with --upgrade when upgrading claimgate. MySQL has no ADD COLUMN IF
 NOT EXISTS, so each ALTER must run once: one that fails with "Duplicate
 column name" (error 1060) found its column already there, and the rest
 still has to run (mysql --force carries on past it). With 'manage_schema
-off', claimgate refuses to start, naming the missing table or column,
-until they have run.
+off', until they have run claimgate answers logins with 503, reports the
+database as misconfigured at /health/ready, and logs the missing table
+or column.
 `,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
