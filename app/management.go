@@ -29,15 +29,36 @@ type ManagementConfig struct {
 	// Audience is the aud a management token must carry; default the
 	// issuer + "api/v2/".
 	Audience string `json:"audience,omitempty"`
-	// The statements, with named parameters (:user_id, :email …); each is
-	// optional, and the endpoints that need a missing one answer 501.
-	CreateUser   string `json:"create_user,omitempty"`
-	UpdateUser   string `json:"update_user,omitempty"`
-	DeleteUser   string `json:"delete_user,omitempty"`
-	AssignRole   string `json:"assign_role,omitempty"`
-	RemoveRole   string `json:"remove_role,omitempty"`
-	AddMember    string `json:"add_member,omitempty"`
+
+	// The statements below write the customer's tables. They take named
+	// parameters (:user_id, :email … the list is store.ManagementParams),
+	// compiled to placeholders when the config loads; each is optional, and
+	// an endpoint that needs a missing one answers 501 naming it.
+
+	// CreateUser inserts a user: POST /api/v2/users and sign-up. The new
+	// user_id is the request's when the statement stores :user_id, else
+	// the INSERT's LastInsertId.
+	CreateUser string `json:"create_user,omitempty"`
+	// UpdateUser writes a user's values, current ones plus the patch:
+	// PATCH /api/v2/users/{id}, after reading the row with user_id_query
+	// FOR UPDATE in the same transaction.
+	UpdateUser string `json:"update_user,omitempty"`
+	// DeleteUser deletes a user (:user_id): DELETE /api/v2/users/{id}.
+	DeleteUser string `json:"delete_user,omitempty"`
+	// AssignRole gives a user a role (:user_id, :role), once per role of
+	// POST /api/v2/users/{id}/roles.
+	AssignRole string `json:"assign_role,omitempty"`
+	// RemoveRole takes a role from a user (:user_id, :role), once per role
+	// of DELETE /api/v2/users/{id}/roles.
+	RemoveRole string `json:"remove_role,omitempty"`
+	// AddMember adds a user to an organization (:user_id, :org_id), once
+	// per member of POST /api/v2/organizations/{id}/members.
+	AddMember string `json:"add_member,omitempty"`
+	// RemoveMember removes a user from an organization (:user_id,
+	// :org_id), once per member of DELETE
+	// /api/v2/organizations/{id}/members.
 	RemoveMember string `json:"remove_member,omitempty"`
+
 	// PasswordMinLength is the least number of characters of a new
 	// password; default 8.
 	PasswordMinLength int `json:"password_min_length,omitempty"`

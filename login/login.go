@@ -1,8 +1,25 @@
-// Package login is the claimgate_login HTTP handler: the OAuth token,
-// revocation, userinfo, discovery and key-set endpoints of the claimgate
-// app. It parses requests, authenticates clients, hands grants to the grant
-// flows and maps their outcomes to OAuth errors once (errors.go). Each
-// endpoint family has its own file.
+// Package login is the claimgate_login HTTP handler, which serves every
+// endpoint of the claimgate app:
+//
+//   - token: POST /oauth/token, every grant (token.go, authcode.go,
+//     clientcredentials.go);
+//   - revocation: POST /oauth/revoke (revoke.go);
+//   - userinfo: /userinfo (userinfo.go);
+//   - discovery and JWKS: /.well-known/openid-configuration,
+//     /.well-known/oauth-authorization-server, /.well-known/jwks.json
+//     (discovery.go);
+//   - health: /health and /health/ready (health.go);
+//   - browser sign-in: /authorize, the /login page and its post,
+//     /v2/logout and /oidc/logout (authorize.go, page.go, logout.go);
+//   - the management API: /api/v2/… (management.go), with a management
+//     block;
+//   - sign-up: POST /dbconnections/signup (signup.go), with a management
+//     block.
+//
+// It parses requests, authenticates clients, hands them to the grant
+// flows and maps their outcomes to answers once: OAuth errors (errors.go),
+// the management API's and sign-up's in Auth0's shapes. Each endpoint
+// family has its own file.
 package login
 
 import (
@@ -37,7 +54,9 @@ const (
 )
 
 // Login is the claimgate_login handler: the token, revocation, userinfo,
-// discovery and JWKS endpoints of the `claimgate` app. Other paths go to the
+// discovery/JWKS and health endpoints of the `claimgate` app, browser
+// sign-in (authorize, login page, logout), and, when the app has a
+// management block, the management API and sign-up. Other paths go to the
 // next handler.
 type Login struct {
 	app      *app.App
