@@ -298,7 +298,7 @@ func (m *Management) UpdateUser(ctx context.Context, userID string, p UserPatch)
 		}
 	}
 	stmt, _ := w.Statement(store.DirectiveUpdateUser)
-	before, err := w.UpdateUser(ctx, userID, func(u *store.User) (map[string]any, error) {
+	_, err := w.UpdateUser(ctx, userID, func(u *store.User) (map[string]any, error) {
 		if unread := unreadColumns(u, p, stmt); len(unread) > 0 {
 			return nil, fmt.Errorf("%w: update_user writes %s, which user_id_query does not return: "+
 				"the stored values would be overwritten; add the columns to user_id_query",
@@ -318,7 +318,9 @@ func (m *Management) UpdateUser(ctx context.Context, userID string, p UserPatch)
 	case err != nil:
 		return nil, writeError(err)
 	}
-	if newHash != "" || (p.Blocked != nil && *p.Blocked && !before.Blocked) {
+	// Also when the user was blocked already: a retried block after a
+	// revocation that failed must still revoke.
+	if newHash != "" || (p.Blocked != nil && *p.Blocked) {
 		if err := m.revokeUser(ctx, userID); err != nil {
 			return nil, err
 		}
