@@ -131,7 +131,8 @@ func (l *Login) parseAuthorize(r *http.Request) (*authzRequest, *authzError) {
 	}
 	for name, vs := range q {
 		if len(vs) > 1 {
-			return fail(codeInvalidRequest, "The parameter "+name+" was given more than once.")
+			// The name is client input: only a plain one is echoed.
+			return fail(codeInvalidRequest, "The parameter "+safeName(name)+" was given more than once.")
 		}
 	}
 	if len(state) > maxState {

@@ -115,7 +115,7 @@ func (l *Login) serveLoginPost(w http.ResponseWriter, r *http.Request) {
 		l.answerAuthorizeError(w, r, e)
 		return
 	}
-	if crossSite(r) {
+	if crossSite(r, origin(l.app.Issuer)) {
 		l.logger.Info("cross-site login post refused", zap.String("origin", r.Header.Get("Origin")),
 			zap.String("sec_fetch_site", r.Header.Get("Sec-Fetch-Site")))
 		l.messagePage(w, r, http.StatusForbidden, "Sign-in refused", msgCrossSite)
@@ -142,7 +142,10 @@ func (l *Login) serveLoginPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(username) > maxLoginHint {
-		username = username[:maxLoginHint]
+		// Refused, not cut: a cut name could split a character and would
+		// not be the name the password grant checks.
+		l.loginPage(w, r, req, http.StatusBadRequest, msgWrongCredentials, "")
+		return
 	}
 
 	signed, err := browser.SignIn(r.Context(), &req.AuthorizeRequest, username, password)
@@ -172,16 +175,25 @@ func (l *Login) serveLoginPost(w http.ResponseWriter, r *http.Request) {
 		l.answerAuthorizeError(w, r, req.redirectError(ge.code, ge.description))
 		return
 	}
+	// A new sign-in (prompt=login, max_age) ends the session it replaces,
+	// so an older copy of the cookie stops working.
+	if old := sessionCookieValue(r); old != "" {
+		if err := browser.EndSession(r.Context(), old); err != nil {
+			l.logger.Warn("ending the replaced sign-in session failed", zap.Error(err))
+		}
+	}
 	setCookie(w, sessionCookie, signed.SessionToken, signed.Session.ExpiresAt)
 	clearCookie(w, preLoginCookie)
 	l.redirectWithCode(w, r, req, signed.Code, http.StatusSeeOther)
 }
 
 // crossSite reports a post another site made the browser send: an Origin
-// that is not this server's (Origin: null included), or Sec-Fetch-Site
-// cross-site. A request with neither header (an old browser, a script) is
-// left to the form token.
-func crossSite(r *http.Request) bool {
+// that is neither this request's origin nor the issuer's (Origin: null
+// included), or Sec-Fetch-Site cross-site. The issuer's origin is accepted
+// because behind a TLS-terminating proxy the request arrives over plain
+// HTTP while the browser's Origin says https. A request with neither
+// header (an old browser, a script) is left to the form token.
+func crossSite(r *http.Request, issuerOrigin string) bool {
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
 		return true
 	}
@@ -193,7 +205,7 @@ func crossSite(r *http.Request) bool {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return o != scheme+"://"+r.Host
+	return o != scheme+"://"+r.Host && o != issuerOrigin
 }
 
 // sessionCookieValue is the sign-in session cookie's value, or "".
