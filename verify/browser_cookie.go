@@ -27,7 +27,9 @@ const (
 	// authCookiePrefix + the state's first stateKeyLen characters holds a
 	// sign-in round trip's state, nonce, PKCE verifier and return path.
 	authCookiePrefix = "__Host-claimgate_auth."
-	stateKeyLen      = 12
+	// ownCookiePrefix starts the name of every cookie claimgate sets.
+	ownCookiePrefix = "__Host-claimgate_"
+	stateKeyLen     = 12
 	// maxCookieValue keeps name, value and attributes under the 4096
 	// bytes browsers store per cookie.
 	maxCookieValue  = 3800
@@ -239,6 +241,10 @@ func validCookieNamePart(s string) bool {
 // before it goes upstream: the upstream gets the verified headers, never
 // the sealed tokens (which a logging or compromised upstream could
 // replay). Requests without any such cookie are left untouched.
+//
+// Every claimgate cookie goes, not only the app's: where claimgate_login
+// shares the site, the sign-in session cookie (which can get codes for any
+// client) must not reach the app either.
 func stripSessionCookies(h http.Header) {
 	lines := h["Cookie"]
 	if len(lines) == 0 {
@@ -246,7 +252,7 @@ func stripSessionCookies(h http.Header) {
 	}
 	found := false
 	for _, l := range lines {
-		if strings.Contains(l, "__Host-claimgate_") {
+		if strings.Contains(l, ownCookiePrefix) {
 			found = true
 			break
 		}
@@ -258,7 +264,7 @@ func stripSessionCookies(h http.Header) {
 	for _, l := range lines {
 		for _, part := range strings.Split(l, ";") {
 			p := strings.TrimSpace(part)
-			if p == "" || strings.HasPrefix(p, appCookie) || strings.HasPrefix(p, authCookiePrefix) {
+			if p == "" || strings.HasPrefix(p, ownCookiePrefix) {
 				continue
 			}
 			kept = append(kept, p)

@@ -366,6 +366,7 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		if v.Optional {
 			v.count(outcomeAnonymous)
 			setAnonymousPlaceholders(r)
+			stripSessionCookies(r.Header)
 			return next.ServeHTTP(w, r)
 		}
 		v.count(outcomeMissing)
@@ -399,6 +400,9 @@ func (v *Verify) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	v.count(outcomeOK)
 	v.setHeaders(r.Header, claims)
 	setClaimPlaceholders(r, claims)
+	// claimgate's own cookies are no business of the app's, on every path
+	// (no allocation unless one is there).
+	stripSessionCookies(r.Header)
 	return next.ServeHTTP(w, r)
 }
 

@@ -1,11 +1,14 @@
 package verify
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -48,5 +51,25 @@ func TestAudienceMismatchLoggedOncePerMinute(t *testing.T) {
 	}
 	if logs.Len() != 2 {
 		t.Errorf("other INFO lines: %v", logs.All())
+	}
+}
+
+// claimgate's cookies never reach the upstream, on the bearer path too:
+// where claimgate_login shares the site, the sign-in session cookie could
+// get codes for any client (before, only the browser path dropped its own
+// app cookie).
+func TestOwnCookiesNeverReachTheUpstream(t *testing.T) {
+	m := newTestKeys(t, token.ES256, "ec")
+	v := newTestVerify(t, &Verify{}, m)
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("Authorization", "Bearer "+mint(t, m, nil))
+	r.Header.Set("Cookie", "theme=dark; __Host-claimgate_session=s3ssion; __Host-claimgate_app=sealed")
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+	rec := &recorder{}
+	if err := v.ServeHTTP(httptest.NewRecorder(), r, rec); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.header.Get("Cookie"); got != "theme=dark" {
+		t.Errorf("the upstream got Cookie %q, want only theme=dark", got)
 	}
 }
