@@ -421,7 +421,7 @@ func (a *App) openStore() error {
 		return fmt.Errorf("database dsn: %w", err)
 	}
 
-	db, err := store.OpenDB(dsn)
+	db, err := openDB(dsn)
 	if err != nil {
 		return fmt.Errorf("opening the user database: %w", err)
 	}
@@ -718,7 +718,7 @@ func (a *App) Cleanup() error {
 		a.store = nil
 	}
 	if a.dsn != "" {
-		if err := store.ReleaseDB(a.dsn); err != nil {
+		if err := releaseDB(a.dsn); err != nil {
 			errs = append(errs, fmt.Errorf("releasing the database pool: %w", err))
 		}
 		a.dsn = ""

@@ -92,11 +92,11 @@ func runUnblock(cmd *cobra.Command, fl caddycmd.Flags) (int, error) {
 // unblockInDatabase clears the blocks in the database at dsn, connecting
 // to it directly: no server needs to run.
 func unblockInDatabase(ctx context.Context, dsn, user, ip string) (int64, error) {
-	db, err := store.OpenDB(dsn)
+	db, err := store.NewDB(dsn)
 	if err != nil {
 		return 0, fmt.Errorf("opening database: %w", err)
 	}
-	defer func() { _ = store.ReleaseDB(dsn) }()
+	defer db.Close()
 	users, err := store.New(db, store.Config{UserQuery: nameKeyOnlyQuery, Timeout: unblockTimeout}, nil)
 	if err != nil {
 		return 0, fmt.Errorf("preparing the store: %w", err)

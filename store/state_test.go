@@ -366,11 +366,11 @@ func TestRevokeUserAndPurge(t *testing.T) {
 }
 
 func TestStateUnavailable(t *testing.T) {
-	db, err := OpenDB("root@tcp(127.0.0.1:1)/nothing?timeout=500ms")
+	db, err := NewDB("root@tcp(127.0.0.1:1)/nothing?timeout=500ms")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ReleaseDB("root@tcp(127.0.0.1:1)/nothing?timeout=500ms") })
+	t.Cleanup(func() { db.Close() })
 	st := NewState(db, time.Second)
 	ctx := context.Background()
 	if _, err := st.CheckBlocked(ctx, "s", "ip", time.Now(), testProtection); !errors.Is(err, ErrUnavailable) {

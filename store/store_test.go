@@ -58,13 +58,13 @@ func openPeople(t *testing.T) *sql.DB {
 
 func openPooled(t testing.TB, dsn string) *sql.DB {
 	t.Helper()
-	db, err := OpenDB(dsn)
+	db, err := NewDB(dsn)
 	if err != nil {
-		t.Fatalf("OpenDB: %v", err)
+		t.Fatalf("NewDB: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := ReleaseDB(dsn); err != nil {
-			t.Errorf("ReleaseDB: %v", err)
+		if err := db.Close(); err != nil {
+			t.Errorf("closing the pool: %v", err)
 		}
 	})
 	return db
@@ -103,6 +103,7 @@ func TestFindUser(t *testing.T) {
 					"balance": 12.5, "score": 0.25, "updated_at": "2024-01-02T03:04:05Z", "big": uint64(math.MaxUint64),
 				},
 			}
+			want.columns = u.columns // the names returned, checked below
 			if !reflect.DeepEqual(u, want) {
 				t.Errorf("user =\n%#v\nwant\n%#v", u, want)
 			}
@@ -115,6 +116,13 @@ func TestFindUser(t *testing.T) {
 					"app_metadata": map[string]any{}, "user_metadata": map[string]any{},
 				},
 			}
+			// NULL columns are absent from Attributes but were returned.
+			for _, c := range []string{"tier", "logins", "balance", "big"} {
+				if !u.HasColumn(c) {
+					t.Errorf("HasColumn(%q) = false for a NULL column", c)
+				}
+			}
+			want.columns = u.columns
 			if !reflect.DeepEqual(u, want) {
 				t.Errorf("user =\n%#v\nwant\n%#v", u, want)
 			}

@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -30,16 +29,6 @@ const (
 	// (manage_schema) may wait for metadata locks.
 	defaultIOTimeout = 30 * time.Second
 )
-
-// dbPool shares one *sql.DB per DSN across Caddy config reloads, so a reload
-// neither drops warm connections nor briefly doubles them.
-var dbPool = caddy.NewUsagePool()
-
-// pooledDB closes the *sql.DB when the last user releases it.
-type pooledDB struct{ db *sql.DB }
-
-// Destruct implements caddy.Destructor.
-func (p pooledDB) Destruct() error { return p.db.Close() }
 
 // ValidateDSN checks that dsn parses as a go-sql-driver DSN. It does not
 // contact the server.
@@ -93,39 +82,27 @@ func maxOpenConns() int {
 	return min(max(4*runtime.GOMAXPROCS(0), 8), 64)
 }
 
-// OpenDB returns the process-wide *sql.DB for dsn, shared across config
-// reloads through a caddy.UsagePool. Each successful call must be matched by
-// one ReleaseDB(dsn). It does not contact the server.
-func OpenDB(dsn string) (*sql.DB, error) {
-	val, _, err := dbPool.LoadOrNew(dsn, func() (caddy.Destructor, error) {
-		cfg, err := parseDSN(dsn)
-		if err != nil {
-			return nil, err
-		}
-		connector, err := mysql.NewConnector(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("configuring mysql connector: %w", err)
-		}
-		db := sql.OpenDB(connector)
-		n := maxOpenConns()
-		db.SetMaxOpenConns(n)
-		// Keep every connection idle-able: reconnecting costs a TCP and
-		// an auth handshake plus re-preparing statements, several round
-		// trips on the login path. connMaxIdleTime trims them after a burst.
-		db.SetMaxIdleConns(n)
-		db.SetConnMaxLifetime(connMaxLifetime)
-		db.SetConnMaxIdleTime(connMaxIdleTime)
-		return pooledDB{db: db}, nil
-	})
+// NewDB returns a *sql.DB for dsn, configured for claimgate's short point
+// lookups. It does not contact the server. The app shares one per DSN
+// across config reloads (a caddy.UsagePool); this package stays free of
+// Caddy.
+func NewDB(dsn string) (*sql.DB, error) {
+	cfg, err := parseDSN(dsn)
 	if err != nil {
 		return nil, err
 	}
-	return val.(pooledDB).db, nil
-}
-
-// ReleaseDB drops one use of dsn's pool and closes it with the last one.
-// Releasing a DSN that is not open is a no-op.
-func ReleaseDB(dsn string) error {
-	_, err := dbPool.Delete(dsn)
-	return err
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("configuring mysql connector: %w", err)
+	}
+	db := sql.OpenDB(connector)
+	n := maxOpenConns()
+	db.SetMaxOpenConns(n)
+	// Keep every connection idle-able: reconnecting costs a TCP and an auth
+	// handshake plus re-preparing statements, several round trips on the
+	// login path. connMaxIdleTime trims them after a burst.
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxLifetime(connMaxLifetime)
+	db.SetConnMaxIdleTime(connMaxIdleTime)
+	return db, nil
 }

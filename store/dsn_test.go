@@ -1,12 +1,9 @@
 package store
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/claimgate/claimgate/store/storetest"
 )
 
 func TestValidateDSN(t *testing.T) {
@@ -50,61 +47,17 @@ func TestParseDSNDefaults(t *testing.T) {
 	}
 }
 
-// TestPoolSharing checks that one DSN gets one *sql.DB, open until its last
-// release, and a fresh one after that.
-func TestPoolSharing(t *testing.T) {
-	dsn := storetest.NewDatabase(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-
-	a, err := OpenDB(dsn)
+// NewDB configures the pool for claimgate's short point lookups.
+func TestNewDBSettings(t *testing.T) {
+	db, err := NewDB("root@tcp(127.0.0.1:1)/app")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := OpenDB(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a != b {
-		t.Fatal("OpenDB returned two pools for one DSN")
-	}
-	if st := a.Stats(); st.MaxOpenConnections != maxOpenConns() {
+	defer db.Close()
+	if st := db.Stats(); st.MaxOpenConnections != maxOpenConns() {
 		t.Errorf("MaxOpenConnections = %d, want %d", st.MaxOpenConnections, maxOpenConns())
 	}
-	if err := ReleaseDB(dsn); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.PingContext(ctx); err != nil {
-		t.Fatalf("pool closed while still in use: %v", err)
-	}
-	if err := ReleaseDB(dsn); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.PingContext(ctx); err == nil || !strings.Contains(err.Error(), "database is closed") {
-		t.Fatalf("Ping after the last release = %v, want database is closed", err)
-	}
-	if err := ReleaseDB(dsn); err != nil {
-		t.Fatalf("releasing an unknown DSN: %v", err)
-	}
-
-	c, err := OpenDB(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ReleaseDB(dsn)
-	if c == a {
-		t.Fatal("OpenDB returned the closed pool")
-	}
-	if err := c.PingContext(ctx); err != nil {
-		t.Fatalf("Ping on the new pool: %v", err)
-	}
-}
-
-func TestOpenDBInvalid(t *testing.T) {
-	if _, err := OpenDB("not a dsn"); err == nil {
-		t.Fatal("OpenDB accepted an invalid DSN")
-	}
-	if _, ok := dbPool.References("not a dsn"); ok {
-		t.Fatal("a failed OpenDB left an entry in the pool")
+	if _, err := NewDB("not a dsn"); err == nil {
+		t.Error("NewDB accepted an invalid DSN")
 	}
 }
