@@ -337,7 +337,7 @@ func TestAdaptErrors(t *testing.T) {
 		{
 			name:    "unknown errors mode",
 			input:   global("errors okta " + errLine),
-			wantErr: "unknown errors mode 'okta'",
+			wantErr: "errors: unknown mode 'okta'",
 		},
 		{
 			name:    "claimgate_login with an argument",

@@ -497,10 +497,10 @@ func (a *App) Validate() error {
 	if a.AccessTokenTTL < 0 || a.RefreshTokenTTL < 0 || a.RefreshTokenIdleTTL < 0 || a.KeyRotation < 0 {
 		return errors.New("access_token_ttl, refresh_token_ttl, refresh_token_idle_ttl and key_rotation must not be negative")
 	}
-	switch a.Errors {
-	case "", "auth0":
-	default:
-		return fmt.Errorf(`errors: unknown value %q (want "auth0" or nothing)`, a.Errors)
+	if a.Errors != "" {
+		if err := validateErrorsMode(a.Errors); err != nil {
+			return err
+		}
 	}
 	if err := validateClients(a.Clients); err != nil {
 		return err
@@ -515,6 +515,17 @@ func (a *App) Validate() error {
 		return err
 	}
 	return validateProtection(a.Protection)
+}
+
+// errorsAuth0 is the one `errors` mode: Auth0's 403 for bad credentials.
+const errorsAuth0 = "auth0"
+
+// validateErrorsMode checks the `errors` setting.
+func validateErrorsMode(mode string) error {
+	if mode != errorsAuth0 {
+		return fmt.Errorf("errors: unknown mode '%s' (the only one is auth0)", mode)
+	}
+	return nil
 }
 
 // validateIssuer requires an absolute http(s) URL without query or
@@ -577,13 +588,21 @@ func validateClients(clients []*ClientConfig) error {
 	return nil
 }
 
-// validate checks one client; the Caddyfile parser calls it too.
-func (c *ClientConfig) validate() error {
-	if len(c.Audiences) == 0 {
+// validateAudiences checks a client's audience list.
+func validateAudiences(auds []string) error {
+	if len(auds) == 0 {
 		return errors.New("at least one audience is required (the APIs its tokens are for)")
 	}
-	if slices.Contains(c.Audiences, "") {
+	if slices.Contains(auds, "") {
 		return errors.New("empty audience")
+	}
+	return nil
+}
+
+// validate checks one client; the Caddyfile parser calls it too.
+func (c *ClientConfig) validate() error {
+	if err := validateAudiences(c.Audiences); err != nil {
+		return err
 	}
 	for _, g := range c.Grants {
 		if err := grant.ValidateClientGrant(g); err != nil {

@@ -8,7 +8,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
 	"github.com/claimgate/claimgate/internal/cfgparse"
-	"github.com/claimgate/claimgate/internal/httpurl"
 )
 
 func init() {
@@ -138,8 +137,8 @@ func parseIssuer(d *caddyfile.Dispenser) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := httpurl.CheckAbsolute(issuer); err != nil {
-		return "", d.Errf("issuer: %v", err)
+	if err := validateIssuer(issuer); err != nil {
+		return "", d.Errf("%v", err)
 	}
 	return issuer, nil
 }
@@ -150,8 +149,8 @@ func parseErrors(d *caddyfile.Dispenser) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if mode != "auth0" {
-		return "", d.Errf("unknown errors mode '%s' (the only one is auth0)", mode)
+	if err := validateErrorsMode(mode); err != nil {
+		return "", d.Errf("%v", err)
 	}
 	return mode, nil
 }

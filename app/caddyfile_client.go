@@ -3,7 +3,6 @@ package app
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
@@ -83,9 +82,10 @@ func clientOption(d *caddyfile.Dispenser, c *ClientConfig) error {
 	case "secret":
 		c.Secret, err = cfgparse.SingleArg(d)
 	case "audience":
-		c.Audiences, err = cfgparse.AtLeastOneArg(d)
-		if err == nil && slices.Contains(c.Audiences, "") {
-			err = d.Errf("client '%s': empty audience", c.ID)
+		if c.Audiences, err = cfgparse.AtLeastOneArg(d); err == nil {
+			if verr := validateAudiences(c.Audiences); verr != nil {
+				err = d.Errf("client '%s': %v", c.ID, verr)
+			}
 		}
 	case "grant":
 		if c.Grants, err = cfgparse.AtLeastOneArg(d); err == nil {
