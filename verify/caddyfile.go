@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"errors"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -60,8 +59,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 		}
 	}
 
-	if v.Audience == "" {
-		return nil, cfgparse.ErrAt(h.Dispenser, dirLine, errors.New("claimgate_verify: missing audience (tokens are checked for it)"))
+	if err := v.validateAudience(); err != nil {
+		return nil, cfgparse.ErrAt(h.Dispenser, dirLine, err)
 	}
 	if err := v.validateIssuer(); err != nil {
 		return nil, cfgparse.ErrAt(h.Dispenser, issuerLine, err)

@@ -314,7 +314,7 @@ func TestVerifyValidate(t *testing.T) {
 			Headers: []HeaderClaim{{Name: "X-User-Id", Claim: "sub"}, {Name: "X_Org", Claim: "org_id"}},
 			Require: []Requirement{{"roles", "admin"}},
 		}, ""},
-		{"no audience", Verify{}, "audience is required"},
+		{"no audience", Verify{}, "missing audience"},
 		{"bad header name", Verify{Audience: "a", Headers: []HeaderClaim{{Name: "X-User:Id", Claim: "sub"}}}, "not a valid HTTP header name"},
 		{"header with CRLF", Verify{Audience: "a", Headers: []HeaderClaim{{Name: "X-User\r\nX-Evil", Claim: "sub"}}}, "not a valid HTTP header name"},
 		{"header with space", Verify{Audience: "a", Headers: []HeaderClaim{{Name: "X User", Claim: "sub"}}}, "not a valid HTTP header name"},

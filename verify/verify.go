@@ -225,8 +225,8 @@ func (v *Verify) provision(issuer string, keys token.KeySource, requireType stri
 // Validate checks the configuration; it changes nothing. The Caddyfile
 // parser calls the same checks, so each rule is written once.
 func (v *Verify) Validate() error {
-	if v.Audience == "" {
-		return fmt.Errorf("claimgate_verify: audience is required")
+	if err := v.validateAudience(); err != nil {
+		return err
 	}
 	seen := make(map[string]string, len(v.Headers))
 	for _, hc := range v.Headers {
@@ -255,6 +255,14 @@ func (v *Verify) Validate() error {
 	}
 	if v.CacheSize != nil && *v.CacheSize < 0 {
 		return fmt.Errorf("claimgate_verify: cache_size must be 0 (off) or more, got %d", *v.CacheSize)
+	}
+	return nil
+}
+
+// validateAudience requires the audience every token is checked for.
+func (v *Verify) validateAudience() error {
+	if v.Audience == "" {
+		return errors.New("claimgate_verify: missing audience (tokens are checked for it)")
 	}
 	return nil
 }
