@@ -146,9 +146,6 @@ func (s *Service) goBackground(fn func()) bool {
 // answers 503 until they are there).
 func (s *Service) RefreshTokensAvailable() bool { return s.cfg.State != nil }
 
-// HasPermissions reports whether tokens carry a permissions claim.
-func (s *Service) HasPermissions() bool { return s.cfg.Users.HasPermissionsQuery() }
-
 // AccountingIP is ip as this service's failure counters key it (see the
 // package function).
 func (s *Service) AccountingIP(ip string) string { return AccountingIP(ip, s.cfg.IPv6Prefix) }

@@ -225,10 +225,6 @@ func (s *Store) HasPermissionsQuery() bool { return s.permissions != nil }
 // works).
 func (s *Store) HasUserIDQuery() bool { return s.userByID != nil }
 
-// HasRehashQuery reports whether rehash_query is configured
-// (RehashPassword works).
-func (s *Store) HasRehashQuery() bool { return s.rehash != nil }
-
 // Close releases prepared statements (not the *sql.DB, which is pooled).
 func (s *Store) Close() error {
 	var errs []error
@@ -334,19 +330,6 @@ func (s *Store) LoadGrants(ctx context.Context, user *User, org string) (Grants,
 		return Grants{}, err
 	}
 	return g, nil
-}
-
-// UpdatePasswordHash is a no-op without rehash_query, and otherwise fails:
-// rehash_query now takes the verified hash as its third parameter, which
-// this signature lacks.
-//
-// Deprecated: use RehashPassword (or UpgradePassword, which also keeps the
-// user's refresh-token families alive).
-func (s *Store) UpdatePasswordHash(ctx context.Context, userID, hash string) error {
-	if s.rehash == nil {
-		return nil
-	}
-	return errors.New("rehash_query: UpdatePasswordHash cannot pass the verified hash; use RehashPassword")
 }
 
 // RehashPassword runs rehash_query with (newHash, userID, verifiedHash): it

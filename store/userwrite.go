@@ -296,6 +296,3 @@ func (s *Store) RolesOf(ctx context.Context, user *User) ([]string, error) {
 	}
 	return s.names(ctx, s.roles, user.ID)
 }
-
-// HasRolesQuery reports whether roles_query is configured.
-func (s *Store) HasRolesQuery() bool { return s.roles != nil }
