@@ -124,10 +124,7 @@ func (s *Service) mintMachine(now time.Time, c *Client, audience string, scopes 
 	if ks == nil || ks.Active() == nil {
 		return nil, mintUnavailable("No signing key is available.", nil)
 	}
-	jti, err := randomID()
-	if err != nil {
-		return nil, mintUnavailable("Cannot mint a token right now.", err)
-	}
+	jti := token.NewID()
 	ttl := s.cfg.AccessTokenTTL
 	claims := map[string]any{
 		"iss":       s.cfg.Issuer,

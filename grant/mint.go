@@ -1,8 +1,6 @@
 package grant
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"strconv"
@@ -43,10 +41,7 @@ func (s *Service) mint(now time.Time, req mintRequest, user *store.User, grants 
 		return nil, mintUnavailable("No signing key is available.", nil)
 	}
 	ttl := s.cfg.AccessTokenTTL
-	jti, err := randomID()
-	if err != nil {
-		return nil, mintUnavailable("Cannot mint a token right now.", err)
-	}
+	jti := token.NewID()
 	access := map[string]any{
 		"iss":       s.cfg.Issuer,
 		"sub":       s.Subject(user.ID),
@@ -182,13 +177,4 @@ func mergeCustomClaims(claims, custom map[string]any) {
 			claims[k] = v
 		}
 	}
-}
-
-// randomID returns 128 random bits, base64url-encoded, for jti.
-func randomID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }

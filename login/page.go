@@ -2,8 +2,6 @@ package login
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"html/template"
 	"net/http"
@@ -16,6 +14,7 @@ import (
 	"github.com/claimgate/claimgate/grant"
 	"github.com/claimgate/claimgate/internal/hostcookie"
 	"github.com/claimgate/claimgate/internal/loginpage"
+	"github.com/claimgate/claimgate/internal/randtoken"
 )
 
 // Cookies of browser sign-in. The __Host- prefix makes browsers refuse
@@ -236,11 +235,5 @@ func setCookie(w http.ResponseWriter, name, value string, expires time.Time) {
 // clearCookie deletes a cookie set by setCookie.
 func clearCookie(w http.ResponseWriter, name string) { hostcookie.Clear(w, name) }
 
-// randomToken is 256 random bits, base64url (43 characters).
-func randomToken() (string, error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
-}
+// randomToken is a new secret (internal/randtoken).
+func randomToken() (string, error) { return randtoken.Secret(), nil }

@@ -2,12 +2,12 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/claimgate/claimgate/internal/randtoken"
 )
 
 // Refresh-token errors. Both answer invalid_grant.
@@ -61,13 +61,7 @@ type RefreshGrant struct {
 func PasswordFingerprint(passwordHash string) string { return hashHex("password:" + passwordHash) }
 
 // NewRefreshToken returns a random opaque token (256 bits, base64url).
-func NewRefreshToken() (string, error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generating refresh token: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
-}
+func NewRefreshToken() (string, error) { return randtoken.Secret(), nil }
 
 // refreshHash is how a token is stored: its SHA-256, so a copy of the table
 // does not hold usable tokens.

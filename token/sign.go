@@ -1,13 +1,14 @@
 package token
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/claimgate/claimgate/internal/randtoken"
 )
 
 // header is the JOSE header claimgate writes: only what verifiers need.
@@ -93,8 +94,4 @@ func writeSegment(b *strings.Builder, src, scratch []byte) {
 
 // NewID returns 128 random bits, base64url-encoded: a jti or other opaque
 // identifier.
-func NewID() string {
-	var id [16]byte
-	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (it crashes instead)
-	return b64.EncodeToString(id[:])
-}
+func NewID() string { return randtoken.ID() }

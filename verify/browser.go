@@ -2,7 +2,6 @@ package verify
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -19,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/claimgate/claimgate/internal/randtoken"
 	"github.com/claimgate/claimgate/internal/ratelog"
 )
 
@@ -411,13 +411,7 @@ func safeReturn(p string) string {
 
 // randomValue is 256 random bits, base64url: a state, nonce or PKCE
 // verifier (43 characters).
-func randomValue() (string, error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
-}
+func randomValue() (string, error) { return randtoken.Secret(), nil }
 
 // unixClaim reads a NumericDate claim.
 func unixClaim(v any) (int64, bool) {
