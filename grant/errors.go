@@ -22,6 +22,10 @@ var (
 	// expired, idle, revoked, reused, another client's, or its user may no
 	// longer have tokens.
 	ErrInvalidRefresh = errors.New("unknown or invalid refresh token")
+	// ErrRefreshReused is a refresh token presented again after it was
+	// rotated: its family is revoked (a stolen copy is in use, or a client
+	// raced itself). It is also an ErrInvalidRefresh.
+	ErrRefreshReused = store.ErrRefreshReused
 	// ErrInvalidScope is a requested scope the client may not have.
 	ErrInvalidScope = errors.New("scope not allowed")
 	// ErrClaimsTooLarge is a token whose custom claims exceed the limit.

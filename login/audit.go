@@ -7,7 +7,6 @@ import (
 	"github.com/claimgate/claimgate/grant"
 	"github.com/claimgate/claimgate/internal/events"
 	"github.com/claimgate/claimgate/internal/metrics"
-	"github.com/claimgate/claimgate/store"
 )
 
 // The token endpoint's outcome is known here, once, after the request was
@@ -113,7 +112,7 @@ func describe(g metrics.Grant, e *oauthError, err error) (typ, description strin
 		switch {
 		case e == nil:
 			return events.TypeSuccessRefreshExchange, descRefreshExchanged
-		case errors.Is(err, store.ErrRefreshReused):
+		case errors.Is(err, grant.ErrRefreshReused):
 			return events.TypeRefreshReuse, descRefreshReused
 		default:
 			return events.TypeFailedRefreshExchange, e.description
