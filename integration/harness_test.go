@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -367,23 +368,50 @@ func unload(t *testing.T) {
 	}
 }
 
-// freePorts returns n distinct free loopback ports.
+// freePorts returns n distinct ports free on every interface (Caddy binds
+// ":port"), taken below the kernel's ephemeral range: a port picked inside
+// it can be handed to some outgoing connection (a database client of a test
+// running in parallel) before Caddy binds it, and the config then fails
+// with "address already in use".
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
+	lo, hi := portRange()
 	var ports []int
 	var listeners []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			t.Fatalf("no free port in %d..%d", lo, hi)
+		}
+		port := lo + rand.IntN(hi-lo)
+		l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
 		listeners = append(listeners, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range listeners {
-		l.Close()
+		ports = append(ports, port)
 	}
 	return ports
+}
+
+// portRange is where freePorts picks: below the ephemeral range that
+// /proc/sys/net/ipv4/ip_local_port_range names (32768 on Linux by default),
+// above the well-known and commonly configured ports.
+func portRange() (lo, hi int) {
+	lo, hi = 20000, 32000
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	var first, last int
+	if _, err := fmt.Sscan(string(data), &first, &last); err == nil && first > lo+1000 {
+		hi = min(hi, first-1)
+	}
+	return lo, hi
 }
 
 // recorder is the upstream app: it records the headers of every request it
