@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/claimgate/claimgate/internal/testkit"
 )
 
 const fleetAlice = "alice@example.test" // user_id 1, bcrypt
@@ -236,9 +238,9 @@ func TestFleetDatabaseOutage(t *testing.T) {
 
 	// cut runs the outage checks with the database made unreachable by
 	// down and back by up.
-	cut := func(t *testing.T, down, up func(*tcpProxy)) {
+	cut := func(t *testing.T, down, up func(*testkit.TCPProxy)) {
 		f := newFleet(t)
-		proxy := newTCPProxy(t, dsnAddr(t, f.dsn))
+		proxy := testkit.NewTCPProxy(t, dsnAddr(t, f.dsn))
 		a := f.add("A", proxiedDSN(t, f.dsn, proxy.Addr()), fleetOptions{Timeout: "2s"})
 		a.start()
 
@@ -279,19 +281,19 @@ func TestFleetDatabaseOutage(t *testing.T) {
 	}
 
 	t.Run("connection refused", func(t *testing.T) {
-		cut(t, (*tcpProxy).Stop, (*tcpProxy).Start)
+		cut(t, (*testkit.TCPProxy).Stop, (*testkit.TCPProxy).Start)
 	})
 	// A partition rather than a refusal: only the configured timeout ends
 	// the wait.
 	t.Run("no answer", func(t *testing.T) {
-		cut(t, (*tcpProxy).Hang, (*tcpProxy).Resume)
+		cut(t, (*testkit.TCPProxy).Hang, (*testkit.TCPProxy).Resume)
 	})
 
 	// Both instances boot with the database away, then it comes back: each
 	// creates the missing tables (racing each other) and serves logins.
 	t.Run("down at start", func(t *testing.T) {
 		f := newFleet(t)
-		proxy := newTCPProxy(t, dsnAddr(t, f.dsn))
+		proxy := testkit.NewTCPProxy(t, dsnAddr(t, f.dsn))
 		proxy.Stop()
 		dsn := proxiedDSN(t, f.dsn, proxy.Addr())
 		a, b := f.add("A", dsn, fleetOptions{Timeout: "2s"}), f.add("B", dsn, fleetOptions{Timeout: "2s"})

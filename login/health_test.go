@@ -2,11 +2,8 @@ package login
 
 import (
 	"encoding/json"
-	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 
 	"github.com/claimgate/claimgate/app"
 	"github.com/claimgate/claimgate/demo"
+	"github.com/claimgate/claimgate/internal/testkit"
 	"github.com/claimgate/claimgate/store"
 	"github.com/claimgate/claimgate/store/storetest"
 )
@@ -106,8 +104,8 @@ func TestHealthReadyDatabaseDownAndBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newCutProxy(t, cfg.Addr)
-	cfg.Addr = proxy.addr()
+	proxy := testkit.NewTCPProxy(t, cfg.Addr)
+	cfg.Addr = proxy.Addr()
 	cfg.Timeout = 2 * time.Second
 
 	a := loginTestApp(cfg.FormatDSN())
@@ -119,14 +117,14 @@ func TestHealthReadyDatabaseDownAndBack(t *testing.T) {
 	h.waitHealth(pathHealthReady, http.StatusOK, "ok")
 	expectToken(t, h.form(passwordForm()))
 
-	proxy.cut()
+	proxy.Stop()
 	h.waitHealth(pathHealthReady, http.StatusServiceUnavailable, "unavailable")
 	if code, body := h.health(pathHealth); code != http.StatusOK || body != (healthBody{"ok", "unavailable", "ok"}) {
 		t.Errorf("/health with the database down: %d %+v", code, body)
 	}
 	expectError(t, h.form(passwordForm()), http.StatusServiceUnavailable, "temporarily_unavailable")
 
-	proxy.restore()
+	proxy.Start()
 	h.waitHealth(pathHealthReady, http.StatusOK, "ok")
 	expectToken(t, h.form(passwordForm()))
 	if h.logs.FilterMessageSnippet("the user database is unreachable").Len() != 1 ||
@@ -235,95 +233,6 @@ func TestAudienceRefusalLogged(t *testing.T) {
 	if f := logged[0].ContextMap(); f["client_id"] != webClient || f["audience"] != other {
 		t.Errorf("fields %v", f)
 	}
-}
-
-// cutProxy forwards TCP connections to a server; cut closes the open ones
-// and refuses new ones until restore: a database that goes away and comes
-// back while claimgate holds pooled connections to it.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	down  bool
-	conns map[net.Conn]bool
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		p.cut()
-		wg.Wait()
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if !p.track(c) {
-				c.Close()
-				continue
-			}
-			wg.Go(func() { p.forward(c) })
-		}
-	}()
-	return p
-}
-
-func (p *cutProxy) addr() string { return p.ln.Addr().String() }
-
-// track keeps c unless the proxy is down.
-func (p *cutProxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.down {
-		return false
-	}
-	p.conns[c] = true
-	return true
-}
-
-// cut closes every open connection and refuses new ones.
-func (p *cutProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-}
-
-func (p *cutProxy) restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = false
-}
-
-func (p *cutProxy) forward(c net.Conn) {
-	defer func() {
-		c.Close()
-		p.mu.Lock()
-		delete(p.conns, c)
-		p.mu.Unlock()
-	}()
-	s, err := net.Dial("tcp", p.target)
-	if err != nil {
-		return
-	}
-	defer s.Close()
-	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(s, c); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(c, s); done <- struct{}{} }()
-	<-done
 }
 
 // TestHealthManageSchemaOff: with manage_schema off and claimgate's own

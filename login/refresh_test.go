@@ -5,13 +5,10 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -379,8 +376,9 @@ func TestDatabaseDownThenBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newSwitchProxy(t, cfg.Addr)
-	cfg.Addr = proxy.addr()
+	proxy := testkit.NewTCPProxy(t, cfg.Addr)
+	proxy.Stop() // the database is down from the start
+	cfg.Addr = proxy.Addr()
 	cfg.Timeout = 2 * time.Second
 
 	h, err := provisionHarness(t, loginTestApp(cfg.FormatDSN()))
@@ -397,68 +395,13 @@ func TestDatabaseDownThenBack(t *testing.T) {
 		}
 	}
 
-	proxy.up.Store(true)
+	proxy.Start()
 	r := h.loginRefresh()
 	expectToken(t, h.form(refreshForm(r)))
 	// Failures, IP budgets, refresh tokens, rehashes, codes, sessions.
 	if tables := testkit.ClaimgateTables(t, storetest.Open(t, dsn)); len(tables) != 6 {
 		t.Errorf("claimgate tables after recovery: %v", tables)
 	}
-}
-
-// switchProxy forwards TCP connections to a server while up, and closes
-// them at once while down: a database that is unreachable, then back.
-type switchProxy struct {
-	ln     net.Listener
-	target string
-	up     atomic.Bool
-}
-
-func newSwitchProxy(t *testing.T, target string) *switchProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &switchProxy{ln: ln, target: target}
-	var conns sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		conns.Wait()
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if !p.up.Load() {
-				c.Close()
-				continue
-			}
-			conns.Add(1)
-			go func() {
-				defer conns.Done()
-				p.forward(c)
-			}()
-		}
-	}()
-	return p
-}
-
-func (p *switchProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *switchProxy) forward(c net.Conn) {
-	defer c.Close()
-	s, err := net.Dial("tcp", p.target)
-	if err != nil {
-		return
-	}
-	defer s.Close()
-	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(s, c); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(c, s); done <- struct{}{} }()
-	<-done
 }
 
 func TestDiscoveryWithoutRefreshClients(t *testing.T) {
