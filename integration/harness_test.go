@@ -373,8 +373,15 @@ func unload(t *testing.T) {
 // it can be handed to some outgoing connection (a database client of a test
 // running in parallel) before Caddy binds it, and the config then fails
 // with "address already in use".
+//
+// A port is never handed out twice in one run: a config that is being
+// replaced may still be shutting its server down on its port (Caddy shares
+// listeners across loads), and a request to the next config on that port
+// could meet the old server's GOAWAY.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
+	usedPortsMu.Lock()
+	defer usedPortsMu.Unlock()
 	lo, hi := portRange()
 	var ports []int
 	var listeners []net.Listener
@@ -388,15 +395,25 @@ func freePorts(t testing.TB, n int) []int {
 			t.Fatalf("no free port in %d..%d", lo, hi)
 		}
 		port := lo + rand.IntN(hi-lo)
+		if usedPorts[port] {
+			continue
+		}
 		l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
 		if err != nil {
 			continue
 		}
+		usedPorts[port] = true
 		listeners = append(listeners, l)
 		ports = append(ports, port)
 	}
 	return ports
 }
+
+// usedPorts are the ports freePorts handed out in this run.
+var (
+	usedPortsMu sync.Mutex
+	usedPorts   = map[int]bool{}
+)
 
 // portRange is where freePorts picks: below the ephemeral range that
 // /proc/sys/net/ipv4/ip_local_port_range names (32768 on Linux by default),
