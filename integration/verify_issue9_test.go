@@ -297,6 +297,10 @@ func TestVerifyIssue9(t *testing.T) {
 					t.Fatal(err)
 				}
 				req.ContentLength = -1
+				// Lets the transport resend the request when the connection
+				// it picked gets a GOAWAY (a server of the previous config
+				// closing down); the request is refused either way.
+				req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("payload")), nil }
 				req.Header.Set("Authorization", "Bearer "+tok)
 				req.Trailer = http.Header{name: {"999"}}
 				resp, err := client.Do(req)
