@@ -11,12 +11,35 @@ import (
 	"github.com/claimgate/claimgate/store/storetest"
 )
 
+// validateCase changes the test app and names what Validate must say.
+type validateCase struct {
+	name    string
+	change  func(*App)
+	wantErr string // substring; "" means valid
+}
+
+// checkValidate runs Validate on the test app after each case's change.
+func checkValidate(t *testing.T, tests []validateCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := testApp("root@tcp(127.0.0.1:3306)/claimgate")
+			tt.change(a)
+			err := a.Validate()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tt.wantErr != "" && err == nil:
+				t.Fatalf("no error, want one about %q", tt.wantErr)
+			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
+				t.Fatalf("error %q does not mention %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
 func TestAppValidate(t *testing.T) {
-	tests := []struct {
-		name    string
-		change  func(*App)
-		wantErr string // substring; "" means valid
-	}{
+	tests := []validateCase{
 		{"valid", func(*App) {}, ""},
 		{"issuer without slash", func(a *App) { a.Issuer = "https://auth.example.test" }, ""},
 		{"http issuer", func(a *App) { a.Issuer = "http://127.0.0.1:8080/" }, ""},
@@ -46,21 +69,7 @@ func TestAppValidate(t *testing.T) {
 		{"forwarded-for on public client", func(a *App) { a.Clients[1].TrustForwardedFor = "auth0-forwarded-for" }, "trust_forwarded_for"},
 		{"negative protection", func(a *App) { a.Protection = &ProtectionConfig{MaxFailures: -1} }, "protection"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a := testApp("root@tcp(127.0.0.1:3306)/claimgate")
-			tt.change(a)
-			err := a.Validate()
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tt.wantErr != "" && err == nil:
-				t.Fatalf("no error, want one about %q", tt.wantErr)
-			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
-				t.Fatalf("error %q does not mention %q", err, tt.wantErr)
-			}
-		})
-	}
+	checkValidate(t, tests)
 }
 
 func TestAppDefaults(t *testing.T) {

@@ -225,11 +225,7 @@ func TestCleanupWaitsForWorkers(t *testing.T) {
 // Before the fix dummy_hash_cost 17..31 was accepted and silently clamped
 // to 16 (item 12), and rehash_query took two parameters (item 1).
 func TestIssue9SettingsCheckedAtLoad(t *testing.T) {
-	tests := []struct {
-		name    string
-		change  func(*App)
-		wantErr string // "" means valid
-	}{
+	tests := []validateCase{
 		{"dummy_hash_cost 4", func(a *App) { a.Database.DummyHashCost = 4 }, ""},
 		{"dummy_hash_cost 16", func(a *App) { a.Database.DummyHashCost = 16 }, ""},
 		{"dummy_hash_cost 17", func(a *App) { a.Database.DummyHashCost = 17 }, "dummy_hash_cost"},
@@ -256,21 +252,7 @@ func TestIssue9SettingsCheckedAtLoad(t *testing.T) {
 		{"negative min_failure_time", func(a *App) { a.Protection = &ProtectionConfig{MinFailureTime: -1} }, "negative"},
 		{"subject_prefix", func(a *App) { a.SubjectPrefix = "auth0|" }, ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a := testApp("root@tcp(127.0.0.1:3306)/claimgate")
-			tt.change(a)
-			err := a.Validate()
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tt.wantErr != "" && err == nil:
-				t.Fatalf("no error, want one about %q", tt.wantErr)
-			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
-				t.Fatalf("error %q does not mention %q", err, tt.wantErr)
-			}
-		})
-	}
+	checkValidate(t, tests)
 }
 
 // TestLogKeyKeptInStorage is issue 9 item 10's per-install secret: it is
